@@ -1,0 +1,131 @@
+"""Wiring: config -> storage -> services -> web application.
+
+Each resource's whole life is one `cleanup_ctx` generator: the storage (embedded S3
+child, S3 client and thread pool) is started first and so stopped last, after in-flight
+requests have finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from service.archive import Archive
+from service.config import Config
+from service.errors import StorageUnavailable
+from service.ingest import Ingestor
+from service.storage.embedded import EmbeddedS3
+from service.storage.port import ObjectStore
+from service.storage.s3 import S3ObjectStore, S3Settings
+from service.web import documents, health
+from service.web.middlewares import problems, request_context
+from service.web.state import ARCHIVE, CONFIG, INGESTOR, LIFECYCLE, STORE, Lifecycle
+
+log = structlog.get_logger("vellum")
+
+STORAGE_DESCRIPTION = web.AppKey("storage_description", str)
+
+
+def create_app(config: Config, *, store: ObjectStore | None = None) -> web.Application:
+    """The Vellum application. Pass `store` to use an already open storage adapter."""
+    app = web.Application(
+        middlewares=[request_context, problems],
+        client_max_size=config.max_body_bytes,
+    )
+    app[CONFIG] = config
+    app[LIFECYCLE] = Lifecycle()
+    if store is None:
+        app.cleanup_ctx.append(_storage)
+    else:
+        app[STORE] = store
+        app[STORAGE_DESCRIPTION] = f"storage: {type(store).__name__}"
+    app.cleanup_ctx.append(_services)
+    app.router.add_post("/v1/documents", documents.create_document)
+    app.router.add_get("/v1/documents/{id}", documents.get_document)
+    app.router.add_get("/v1/documents/{id}/original", documents.get_original)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    return app
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    async with open_storage(app[CONFIG]) as (store, description):
+        app[STORE] = store
+        app[STORAGE_DESCRIPTION] = description
+        yield
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    archive = Archive(app[STORE])
+    app[ARCHIVE] = archive
+    app[INGESTOR] = Ingestor(archive)
+    yield
+
+
+def _s3_settings(config: Config, embedded: S3Settings | None = None) -> S3Settings:
+    """Settings for the S3 adapter: the embedded server's endpoint and keys, or the
+    configured endpoint with the AWS credential chain; tuned by the config."""
+    if embedded is None:
+        assert config.s3_endpoint is not None
+        embedded = S3Settings(
+            endpoint=config.s3_endpoint, bucket=config.s3_bucket, region=config.s3_region
+        )
+    return msgspec.structs.replace(
+        embedded,
+        bucket=config.s3_bucket,
+        prefix=config.s3_prefix,
+        max_connections=config.s3_max_connections,
+        timeout_seconds=config.s3_timeout_seconds,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_storage(config: Config) -> AsyncIterator[tuple[S3ObjectStore, str]]:
+    """The configured storage, ready for use: an S3 endpoint, or the embedded server."""
+    if not config.embedded_storage:
+        store = S3ObjectStore(_s3_settings(config))
+        try:
+            try:
+                await store.ensure_bucket()
+            except StorageUnavailable as exc:  # keep serving; /readyz tells the truth
+                log.warning("storage_unavailable_at_start", detail=exc.detail)
+            yield store, f"S3 endpoint {config.s3_endpoint}, bucket {config.s3_bucket}"
+        finally:
+            store.close()
+        return
+
+    embedded = EmbeddedS3(config.data_dir, bucket=config.s3_bucket)
+    settings = _s3_settings(config, embedded.start())
+    try:
+        store = S3ObjectStore(settings)
+        try:
+            await embedded.wait_ready(store)
+            async with _supervised(embedded, store):
+                yield (
+                    store,
+                    (
+                        f"embedded SeaweedFS S3 at {settings.endpoint}, "
+                        f"data in {config.data_dir.resolve()}"
+                    ),
+                )
+        finally:
+            store.close()
+    finally:
+        await asyncio.to_thread(embedded.stop)
+
+
+@contextlib.asynccontextmanager
+async def _supervised(embedded: EmbeddedS3, store: S3ObjectStore) -> AsyncIterator[None]:
+    """Restart the embedded server if it dies while Vellum serves."""
+    supervisor = asyncio.create_task(embedded.supervise(store))
+    try:
+        yield
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor

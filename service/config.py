@@ -1,0 +1,97 @@
+"""Vellum's configuration: the only module that reads the environment.
+
+Every setting has a `VELLUM_*` variable; `Config.from_env()` parses them once at start-up
+into one frozen struct that the rest of the code receives as an argument. A bad value
+fails start-up with a `ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from service.errors import ConfigError
+
+MIB = 1024 * 1024
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Without API keys only loopback addresses may be bound, unless this is set.
+    allow_public_without_keys: bool = False
+    # Embedded storage (used when s3_endpoint is None).
+    data_dir: Path = Path("vellum-data")
+    # Production storage: any S3-compatible endpoint; credentials from the AWS chain.
+    s3_endpoint: str | None = None
+    s3_bucket: str = "vellum"
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    # Blocking boto3 calls run in a thread pool of this size, matched by botocore's
+    # connection pool, so no call ever waits for a connection.
+    s3_max_connections: int = 16
+    s3_timeout_seconds: float = 10.0
+    max_body_bytes: int = 5 * MIB
+    max_metadata_bytes: int = 64 * 1024
+    # On SIGTERM: seconds /readyz answers 503 while still serving (lets a load balancer
+    # stop routing), then seconds in-flight requests get to finish.
+    drain_seconds: float = 0.0
+    shutdown_timeout_seconds: float = 30.0
+    log_format: str = "auto"  # auto (console on a TTY, else JSON), json, console
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            name = f"VELLUM_{field.name.upper()}"
+            if env.get(name):  # unset and empty mean the default
+                values[field.name] = env[name]
+        try:
+            config = msgspec.convert(values, cls, strict=False, dec_hook=_decode_path)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(_env_name(str(exc))) from exc
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Reject values that parse but make no sense."""
+        problems = []
+        if not 0 <= self.port <= 65535:
+            problems.append("VELLUM_PORT must be 0-65535")
+        if len(self.s3_bucket) < 3:
+            problems.append("VELLUM_S3_BUCKET must be at least 3 characters")
+        if self.s3_max_connections < 1:
+            problems.append("VELLUM_S3_MAX_CONNECTIONS must be at least 1")
+        if self.max_body_bytes < 1:
+            problems.append("VELLUM_MAX_BODY_BYTES must be at least 1")
+        if self.max_metadata_bytes < 2:
+            problems.append("VELLUM_MAX_METADATA_BYTES must be at least 2")
+        if self.log_format not in {"auto", "json", "console"}:
+            problems.append("VELLUM_LOG_FORMAT must be auto, json or console")
+        if self.log_level not in {"debug", "info", "warning", "error"}:
+            problems.append("VELLUM_LOG_LEVEL must be debug, info, warning or error")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @property
+    def embedded_storage(self) -> bool:
+        return self.s3_endpoint is None
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
+def _env_name(message: str) -> str:
+    """Turn msgspec's `... - at `$.port`` into a message naming the variable."""
+    head, _, path = message.rpartition(" - at `$.")
+    if not path:
+        return message
+    return f"VELLUM_{path.rstrip('`').upper()}: {head}"

@@ -1,0 +1,181 @@
+"""Vellum's one exception tree. Each class knows its HTTP status and problem type.
+
+    VellumError                      500 internal-error
+    ├── ConfigError                  (start-up) bad configuration
+    ├── EmbeddedStorageError         (start-up) the embedded S3 server cannot run
+    ├── StorageError                 500 storage-error
+    │   ├── StorageUnavailable       503 storage-unavailable
+    │   ├── ObjectNotFound           404 not-found (translated by callers)
+    │   └── IntegrityError           500 integrity-error (stored bytes fail their digest)
+    ├── ServiceUnavailable           503 draining
+    └── RequestError                 4xx: the client's request is at fault
+        ├── BadRequest               400 bad-request
+        │   ├── MalformedJson        400 malformed-json (carries line, column, position)
+        │   ├── InvalidEncoding      400 invalid-encoding
+        │   ├── MalformedDigest      400 malformed-digest
+        │   ├── DigestMismatch       400 digest-mismatch
+        │   └── MalformedId          400 malformed-id (ids and versions)
+        ├── NotFound                 404 not-found
+        │   ├── DocumentNotFound     404 document-not-found
+        │   └── VersionNotFound      404 version-not-found
+        ├── MethodNotAllowed         405 method-not-allowed
+        ├── PayloadTooLarge          413 payload-too-large (carries limit_bytes)
+        ├── UnsupportedMediaType     415 unsupported-media-type
+        │   └── UnknownCharset       415 unknown-charset
+        └── InvalidDocument          422 invalid-document (carries field)
+            ├── UnknownField         422 unknown-field (carries field)
+            └── MetadataTooLarge     422 metadata-too-large (carries limit_bytes)
+
+The web layer turns any of them into an RFC 9457 problem: `type` is `/problems/<slug>`,
+`title` the class's title, `detail` the message, plus the extension members given as
+keyword arguments (`limit_bytes`, `field`, ...). Handlers raise; they never build error
+responses by hand. Foreign exceptions are translated where they are caught
+(`raise StorageUnavailable(...) from exc`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class VellumError(Exception):
+    status: int = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+    @property
+    def type_uri(self) -> str:
+        return f"/problems/{self.slug}"
+
+
+class ConfigError(VellumError):
+    slug = "config-error"
+    title = "Invalid configuration"
+
+
+class EmbeddedStorageError(VellumError):
+    slug = "embedded-storage-error"
+    title = "The embedded S3 server could not run"
+
+
+class StorageError(VellumError):
+    slug = "storage-error"
+    title = "Storage error"
+
+
+class StorageUnavailable(StorageError):
+    status = 503
+    slug = "storage-unavailable"
+    title = "Storage unavailable"
+
+
+class ObjectNotFound(StorageError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class IntegrityError(StorageError):
+    slug = "integrity-error"
+    title = "Stored data failed its integrity check"
+
+
+class ServiceUnavailable(VellumError):
+    status = 503
+    slug = "draining"
+    title = "Service is shutting down"
+
+
+class RequestError(VellumError):
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+
+class BadRequest(RequestError):
+    pass
+
+
+class MalformedJson(BadRequest):
+    slug = "malformed-json"
+    title = "Malformed JSON"
+
+
+class InvalidEncoding(BadRequest):
+    slug = "invalid-encoding"
+    title = "Body is not valid in its charset"
+
+
+class MalformedDigest(BadRequest):
+    slug = "malformed-digest"
+    title = "Malformed Content-Digest"
+
+
+class DigestMismatch(BadRequest):
+    slug = "digest-mismatch"
+    title = "Content-Digest does not match the body"
+
+
+class MalformedId(BadRequest):
+    slug = "malformed-id"
+    title = "Malformed document id or version"
+
+
+class NotFound(RequestError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class DocumentNotFound(NotFound):
+    slug = "document-not-found"
+    title = "Document not found"
+
+
+class VersionNotFound(NotFound):
+    slug = "version-not-found"
+    title = "Record version not found"
+
+
+class MethodNotAllowed(RequestError):
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class PayloadTooLarge(RequestError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(RequestError):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class UnknownCharset(UnsupportedMediaType):
+    slug = "unknown-charset"
+    title = "Unknown charset"
+
+
+class InvalidDocument(RequestError):
+    status = 422
+    slug = "invalid-document"
+    title = "Invalid document"
+
+
+class UnknownField(InvalidDocument):
+    slug = "unknown-field"
+    title = "Unknown field"
+
+
+class MetadataTooLarge(InvalidDocument):
+    slug = "metadata-too-large"
+    title = "Metadata too large"

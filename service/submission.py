@@ -1,0 +1,141 @@
+"""Turning a request body into a verified `Submission`: step 1 of the write protocol.
+
+Pure functions (no I/O): everything a submission needs is checked here, before any
+byte is written, so a rejected request stores nothing. Bulk imports use the same
+`parse_json_document` for each line.
+
+The original of a text/plain body is the body exactly as received, in its charset. The
+original of a JSON document is its `text` encoded as UTF-8, so the same article posted
+either way (without a source) has the same original and the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import msgspec
+
+from service import media
+from service.errors import (
+    InvalidDocument,
+    InvalidEncoding,
+    MalformedJson,
+    MetadataTooLarge,
+    UnknownField,
+)
+from service.types import DocumentIn, Source
+
+_decoder = msgspec.json.Decoder(DocumentIn)
+_metadata_encoder = msgspec.json.Encoder()
+_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(?P<field>[^`]*)`")
+_MISSING_FIELD = re.compile(r"Object missing required field `(?P<field>[^`]*)`")
+_BYTE = re.compile(r"\(byte (?P<byte>\d+)\)")
+
+
+class Submission(msgspec.Struct, frozen=True, kw_only=True):
+    original: bytes
+    sha256: bytes  # of `original`
+    charset: media.Charset
+    text: str  # decoded, not yet normalized
+    source: Source | None = None
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def media_type(self) -> str:
+        return f"{media.TEXT_PLAIN}; charset={self.charset.label}"
+
+
+def from_text_body(
+    body: bytes, charset: media.Charset, *, sha256: bytes | None = None
+) -> Submission:
+    """A text/plain body: the original is the body itself."""
+    text = media.decode(body, charset)
+    _require_text(text)
+    return Submission(
+        original=body,
+        sha256=sha256 or hashlib.sha256(body).digest(),
+        charset=charset,
+        text=text,
+    )
+
+
+def from_json_document(body: bytes, *, max_metadata_bytes: int) -> Submission:
+    """An `application/json` body, or one line of an NDJSON import."""
+    document = _decode_document(body)
+    _require_text(document.text)
+    if document.metadata is not None:
+        size = len(_metadata_encoder.encode(document.metadata))
+        if size > max_metadata_bytes:
+            raise MetadataTooLarge(
+                f"metadata is {size} bytes as JSON; the limit is {max_metadata_bytes}",
+                field="metadata",
+                limit_bytes=max_metadata_bytes,
+            )
+    original = document.text.encode("utf-8")
+    return Submission(
+        original=original,
+        sha256=hashlib.sha256(original).digest(),
+        charset=media.resolve_charset(media.DEFAULT_CHARSET),
+        text=document.text,
+        source=document.source,
+        metadata=document.metadata,
+    )
+
+
+def _require_text(text: str) -> None:
+    if not text.strip():
+        raise InvalidDocument(
+            "text is empty or only whitespace" if text else "text is empty", field="text"
+        )
+
+
+def _decode_document(body: bytes) -> DocumentIn:
+    try:
+        return _decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise _invalid_document(str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise _malformed(body, str(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidEncoding(
+            f"the body is not valid UTF-8: byte {exc.start} cannot be decoded",
+            charset="utf-8",
+            position=exc.start,
+        ) from exc
+
+
+def _invalid_document(message: str) -> InvalidDocument:
+    at = _PATH.search(message)
+    path = at.group("path") if at else ""
+    message = message[: at.start()] if at else message
+    if unknown := _UNKNOWN_FIELD.fullmatch(message):
+        field = _join(path, unknown.group("field"))
+        return UnknownField(f"unknown field {field!r}", field=field)
+    if missing := _MISSING_FIELD.fullmatch(message):
+        field = _join(path, missing.group("field"))
+        return InvalidDocument(f"{field!r} is required", field=field)
+    if not path:
+        return InvalidDocument(f"the body must be a JSON object: {message}", field=None)
+    return InvalidDocument(f"{path!r}: {message}", field=path)
+
+
+def _join(path: str, field: str) -> str:
+    return f"{path}.{field}" if path else field
+
+
+def _malformed(body: bytes, message: str) -> MalformedJson:
+    """A JSON syntax error, with its position as byte offset, line and column (1-based)."""
+    found = _BYTE.search(message)
+    position = min(int(found.group("byte")), len(body)) if found else len(body)
+    line = body.count(b"\n", 0, position) + 1
+    column = position - (body.rfind(b"\n", 0, position) + 1) + 1
+    reason = _BYTE.sub("", message.removeprefix("JSON is malformed: ")).strip()
+    return MalformedJson(
+        f"malformed JSON at line {line}, column {column} (byte {position}): {reason}",
+        position=position,
+        line=line,
+        column=column,
+    )

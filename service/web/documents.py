@@ -1,0 +1,100 @@
+"""Handlers of /v1/documents: ingest one article, read a record, read an original."""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+from aiohttp import web
+
+from service import media, submission
+from service.digests import digest_field, verify_content_digest
+from service.errors import UnknownCharset, UnsupportedMediaType
+from service.ids import parse_id, parse_version
+from service.ingest import Receipt
+from service.types import DocumentReceipt
+from service.web.body import read_body
+from service.web.middlewares import DOCUMENT_ID, REQUEST_ID
+from service.web.state import ARCHIVE, CONFIG, INGESTOR
+
+_json = msgspec.json.Encoder()
+JSON = "application/json"
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def create_document(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    declared = media.parse_media_type(request.headers.get("Content-Type"))
+    if declared.essence == media.TEXT_PLAIN:
+        charset = media.resolve_charset(declared.charset)  # 415 before reading the body
+    elif declared.essence == media.APPLICATION_JSON:
+        if declared.charset not in (None, "utf-8"):
+            raise UnknownCharset("application/json is always UTF-8", charset=declared.charset)
+    else:
+        raise UnsupportedMediaType(
+            f"{declared.essence!r} is not accepted; send text/plain or application/json",
+            supported=[media.TEXT_PLAIN, media.APPLICATION_JSON],
+        )
+
+    body = await read_body(request, config.max_body_bytes)
+    body_sha256 = hashlib.sha256(body).digest() if declared.essence == media.TEXT_PLAIN else None
+    if (content_digest := request.headers.get("Content-Digest")) is not None:
+        verify_content_digest(content_digest, body, sha256=body_sha256)
+    if declared.essence == media.TEXT_PLAIN:
+        verified = submission.from_text_body(body, charset, sha256=body_sha256)
+    else:
+        verified = submission.from_json_document(body, max_metadata_bytes=config.max_metadata_bytes)
+
+    outcome = await request.app[INGESTOR].ingest(
+        verified, Receipt(channel="http", request_id=request[REQUEST_ID])
+    )
+    request[DOCUMENT_ID] = outcome.record.id
+    receipt = DocumentReceipt.of(outcome.record)
+    return web.Response(
+        status=201 if outcome.created else 200,
+        body=_json.encode(receipt),
+        content_type=JSON,
+        headers={"Location": receipt.links.self},
+    )
+
+
+async def get_document(request: web.Request) -> web.Response:
+    document_id = parse_id(request.match_info["id"])
+    request[DOCUMENT_ID] = document_id
+    asked = request.query.get("version")
+    version = None if asked is None else parse_version(asked)
+    stored = await request.app[ARCHIVE].stored_record(document_id, version)
+    etag = f'"{document_id}.{stored.version}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": _IMMUTABLE if version is not None else "no-cache",
+    }
+    if _matches(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=stored.data, content_type=JSON, headers=headers)
+
+
+async def get_original(request: web.Request) -> web.Response:
+    document_id = parse_id(request.match_info["id"])
+    request[DOCUMENT_ID] = document_id
+    archive = request.app[ARCHIVE]
+    record = await archive.record(document_id, 1)
+    data = await archive.original(record)
+    etag = f'"{record.original.sha256}"'
+    headers = {
+        "Content-Type": record.original.media_type,
+        "Repr-Digest": digest_field(bytes.fromhex(record.original.sha256)),
+        "ETag": etag,
+        "Cache-Control": _IMMUTABLE,
+    }
+    if _matches(request.headers.get("If-None-Match"), etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=data, headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of If-None-Match against our (strong) ETag."""
+    if if_none_match is None:
+        return False
+    candidates = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in candidates or etag in candidates

@@ -1,0 +1,119 @@
+"""Middlewares: the request's context and log line, and problem+json for every error.
+
+`request_context` (outermost) picks the request id (the client's `X-Request-ID` if it
+is 1-128 characters of `[A-Za-z0-9._:-]`, else a new one), binds it for structlog, sets
+it on every response and logs one line per request. `problems` turns Vellum's exception
+tree, aiohttp's HTTP errors and anything unexpected into RFC 9457 problem responses.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import msgspec
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.errors import (
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RequestError,
+    VellumError,
+)
+
+log = structlog.get_logger("vellum.http")
+
+REQUEST_ID = web.RequestKey("request_id", str)
+DOCUMENT_ID = web.RequestKey("document_id", str)
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_problem_encoder = msgspec.json.Encoder()
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 1
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    asserted = request.headers.get("X-Request-ID", "")
+    request_id = asserted if _VALID_REQUEST_ID.fullmatch(asserted) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except BaseException:
+        log.warning("request_aborted", **_request_fields(request, started))
+        raise
+    response.headers["X-Request-ID"] = request_id
+    log.info("request", status=response.status, **_request_fields(request, started))
+    return response
+
+
+def _request_fields(request: web.Request, started: float) -> dict[str, object]:
+    resource = request.match_info.route.resource
+    return {
+        "method": request.method,
+        "route": resource.canonical if resource is not None else None,
+        "path": request.path,
+        "document_id": request.get(DOCUMENT_ID),
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except VellumError as exc:
+        error = exc
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = _from_aiohttp(exc)
+    except Exception:
+        log.exception("unhandled_error")
+        error = VellumError("an unexpected error occurred; the request id identifies it")
+    if error.status >= 500:
+        log.error("request_failed", problem=error.slug, detail=error.detail)
+    return problem_response(request, error)
+
+
+def _from_aiohttp(exc: web.HTTPException) -> VellumError:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return MethodNotAllowed(
+            f"{exc.method} is not allowed here",
+            allowed=sorted(exc.allowed_methods),
+        )
+    if exc.status == 404:
+        return NotFound("no such resource")
+    if exc.status == 413:
+        return PayloadTooLarge("the body is too large")
+    error = RequestError(exc.reason)
+    error.status = exc.status
+    return error
+
+
+def problem_response(request: web.Request, error: VellumError) -> web.Response:
+    body = {
+        "type": error.type_uri,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": request.path,
+        "request_id": request.get(REQUEST_ID),
+        **error.extensions,
+    }
+    response = web.Response(
+        status=error.status,
+        body=_problem_encoder.encode(body),
+        content_type=PROBLEM_JSON,
+    )
+    if error.status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if isinstance(error, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(error.extensions["allowed"])
+    return response

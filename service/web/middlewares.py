@@ -2,7 +2,8 @@
 
 `request_context` (outermost) picks the request id (the client's `X-Request-ID` if it
 is 1-128 characters of `[A-Za-z0-9._:-]`, else a new one), binds it for structlog, sets
-it on every response and logs one line per request. `problems` turns Vellum's exception
+it on every response and logs one line per request. It also counts the requests in
+flight, which a graceful shutdown waits for. `problems` turns Vellum's exception
 tree, aiohttp's HTTP errors and anything unexpected into RFC 9457 problem responses.
 """
 
@@ -24,6 +25,7 @@ from service.errors import (
     RequestError,
     VellumError,
 )
+from service.web.state import LIFECYCLE
 
 log = structlog.get_logger("vellum.http")
 
@@ -43,11 +45,17 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
+    lifecycle = request.app[LIFECYCLE]
+    lifecycle.request_started()
     try:
         response = await handler(request)
     except BaseException:
         log.warning("request_aborted", **_request_fields(request, started))
         raise
+    finally:
+        lifecycle.request_finished()
+    if lifecycle.draining:
+        response.force_close()  # keep-alive clients reconnect to another replica
     response.headers["X-Request-ID"] = request_id
     log.info("request", status=response.status, **_request_fields(request, started))
     return response

@@ -4,6 +4,10 @@ On SIGTERM or SIGINT: /readyz answers 503 at once (draining); after `drain_secon
 (time for a load balancer to stop routing here) the listening socket closes, in-flight
 requests get up to `shutdown_timeout_seconds` to finish, then the application's
 resources are released in reverse order of start (the embedded S3 server last).
+
+aiohttp's own shutdown stops reading from connections at once, which would strand a
+request whose body is still arriving (aiohttp issue 2298), so Vellum waits for its
+in-flight requests itself before handing over to `runner.cleanup()`.
 """
 
 from __future__ import annotations
@@ -43,9 +47,16 @@ async def serve(app: web.Application, config: Config, *, on_ready: Callable[[str
         await site.start()
         on_ready(site.name)
         await stop.wait()
+        lifecycle = app[LIFECYCLE]
+        lifecycle.draining = True
         log.info("draining", drain_seconds=config.drain_seconds)
-        app[LIFECYCLE].draining = True
         await asyncio.sleep(config.drain_seconds)
+        await site.stop()  # no new connections; open ones carry on
+        try:
+            async with asyncio.timeout(config.shutdown_timeout_seconds):
+                await lifecycle.wait_idle()
+        except TimeoutError:
+            log.warning("shutdown_timeout", in_flight=lifecycle.in_flight)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

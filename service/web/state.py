@@ -1,8 +1,9 @@
-"""Typed keys of the objects an application holds (no globals)."""
+"""Typed keys of the objects an application holds (no globals), and its serving state."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -14,9 +15,28 @@ from service.storage.port import ObjectStore
 
 @dataclass
 class Lifecycle:
-    """Mutable serving state: set to draining on SIGTERM so /readyz turns 503."""
+    """Serving state: draining after SIGTERM (/readyz turns 503), and the requests in
+    flight, which shutdown waits for."""
 
     draining: bool = False
+    in_flight: int = 0
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    def request_started(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def request_finished(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no request is in flight."""
+        await self._idle.wait()
 
 
 CONFIG = web.AppKey("config", Config)

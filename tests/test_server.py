@@ -160,6 +160,9 @@ def test_default_embedded_storage_serves_persists_and_stops(tmp_path: Path) -> N
 
         server.terminate()
         assert server.wait() == 0
+        events = [event["event"] for event in log_events(server.output())]
+        assert "embedded_s3_stopped" in events
+        assert "embedded_s3_killed" not in events  # it stopped on SIGTERM
         (weed_pid,) = [
             event["pid"] for event in log_events(output) if event["event"] == "embedded_s3_started"
         ]

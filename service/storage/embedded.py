@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -32,6 +33,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -43,18 +45,12 @@ from service.storage.s3 import S3ObjectStore, S3Settings
 log = structlog.get_logger(__name__)
 
 _HOST = "127.0.0.1"
-_PORT_FLAGS = (
-    "master.port",
-    "master.port.grpc",
-    "volume.port",
-    "volume.port.grpc",
-    "filer.port",
-    "filer.port.grpc",
-    "s3.port",
-    "s3.port.grpc",
-    "admin.port",
-    "admin.port.grpc",
-)
+_COMPONENTS = ("master", "volume", "filer", "s3", "admin")
+# SeaweedFS derives some gRPC addresses as HTTP port + 10000 even when told otherwise
+# (mini's admin worker does: with admin.port 58309 it dials 68309 and shutdown stalls),
+# so every component gets an HTTP port p with p + 10000 free as its gRPC port.
+_GRPC_OFFSET = 10000
+_PORT_RANGE = (20000, 65535 - _GRPC_OFFSET)
 PROBE_KEY = "_vellum/probe"
 _PROBE_BODY = b"ok"
 _HOW_TO_GET_WEED = (
@@ -83,6 +79,25 @@ def free_ports(count: int) -> list[int]:
             sock.bind((_HOST, 0))
             ports.append(sock.getsockname()[1])
         return ports
+
+
+def free_port_pairs(count: int, offset: int = _GRPC_OFFSET) -> list[tuple[int, int]]:
+    """`count` pairs (p, p + offset) of free TCP ports on 127.0.0.1, all distinct."""
+    chooser = random.SystemRandom()
+    with contextlib.ExitStack() as stack:
+        pairs: list[tuple[int, int]] = []
+        for _ in range(1000):
+            if len(pairs) == count:
+                return pairs
+            port = chooser.randint(*_PORT_RANGE)
+            try:
+                for candidate in (port, port + offset):
+                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    sock.bind((_HOST, candidate))
+            except OSError:
+                continue  # taken (possibly by a pair chosen already): try another
+            pairs.append((port, port + offset))
+    raise EmbeddedStorageError("no free loopback ports for the embedded S3 server")
 
 
 class EmbeddedS3:
@@ -131,7 +146,13 @@ class EmbeddedS3:
         if not os.access(self.weed, os.X_OK) or not Path(self.weed).is_file():
             raise EmbeddedStorageError(f"{self.weed} is not an executable file; {_HOW_TO_GET_WEED}")
         self._prepare_dirs()
-        self.ports = dict(zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS)), strict=True))
+        self._stop_orphan()
+        self.ports = {}
+        for component, (http, grpc) in zip(
+            _COMPONENTS, free_port_pairs(len(_COMPONENTS)), strict=True
+        ):
+            self.ports[f"{component}.port"] = http
+            self.ports[f"{component}.port.grpc"] = grpc
         self._socket_dir = tempfile.mkdtemp(prefix="vellum-weed-")
         self._stopping = False
         self._launch()
@@ -159,6 +180,26 @@ class EmbeddedS3:
                 f"the data directory {self.root.parent} is in use by another Vellum; "
                 "set VELLUM_DATA_DIR to another directory."
             ) from exc
+
+    @property
+    def _pid_path(self) -> Path:
+        return self.root / "weed.pid"
+
+    def _stop_orphan(self) -> None:
+        """Stop a `weed` left running on this data dir by a Vellum that was killed.
+
+        Holding the lock proves no live Vellum owns the dir; the pid file names the
+        server it started, recognised by its command line naming this data dir.
+        """
+        try:
+            pid = int(self._pid_path.read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            return
+        if f"-dir={self.root / 'data'}" not in command.split("\0"):
+            return
+        log.warning("embedded_s3_orphan_stopped", pid=pid)
+        _terminate(pid, self.stop_timeout)
 
     def _credentials(self) -> dict[str, str]:
         path = self.root / "credentials.json"
@@ -212,6 +253,7 @@ class EmbeddedS3:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C at the terminal reaches Vellum, not weed
         )
+        self._pid_path.write_text(str(self.process.pid))
         log.info(
             "embedded_s3_started",
             pid=self.process.pid,
@@ -280,15 +322,8 @@ class EmbeddedS3:
         self._stopping = True
         process = self.process
         if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
+            if not _terminate(process.pid, self.stop_timeout, process.wait):
                 log.warning("embedded_s3_killed", pid=process.pid, after_seconds=self.stop_timeout)
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGKILL)
-                process.wait()
             log.info("embedded_s3_stopped", pid=process.pid, exit_code=process.returncode)
         self._close_log()
         for port in self.ports.values():
@@ -297,7 +332,8 @@ class EmbeddedS3:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
-        if self._lock is not None:
+        if self._lock is not None:  # only the owner of the data dir touches its pid file
+            self._pid_path.unlink(missing_ok=True)
             self._lock.close()
             self._lock = None
 
@@ -315,3 +351,43 @@ class EmbeddedS3:
         except OSError:
             return "(no log)"
         return "\n".join(tail.splitlines()[-lines:])
+
+
+def _terminate(pid: int, timeout: float, wait: Callable[[float], object] | None = None) -> bool:
+    """SIGTERM `pid`, SIGKILL it if it has not exited after `timeout`.
+
+    `wait` waits for our own child (and reaps it); other processes are polled.
+    Returns True if the process exited on SIGTERM.
+    """
+
+    def exited(within: float) -> bool:
+        if wait is not None:
+            try:
+                wait(within)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return True
+            time.sleep(0.05)
+        return False
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if exited(timeout):
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    exited(timeout)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -33,10 +34,37 @@ def test_document_id_is_fixed_length_url_safe_and_deterministic() -> None:
     assert ids.parse_id(first) == first
 
 
-def test_document_id_matches_its_documented_derivation() -> None:
-    material = b"vellum.id/1\n" + SHA.encode() + b"\nutf-8\n" + b'{"title":"T","url":"u"}'
-    expected = base64.b32encode(hashlib.sha256(material).digest()[:20]).decode().lower()
-    assert ids.document_id(SHA, "utf-8", Source(url="u", title="T")) == expected
+def documented_id(original: bytes, codec: str, source: dict[str, object]) -> str:
+    """The derivation exactly as docs/format.md gives it, with the standard library."""
+    asserted = {k: v for k, v in source.items() if v is not None}
+    canonical = json.dumps(asserted, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    material = b"\n".join(
+        [
+            b"vellum.id/1",
+            hashlib.sha256(original).hexdigest().encode(),
+            codec.encode(),
+            canonical.encode(),
+        ]
+    )
+    return base64.b32encode(hashlib.sha256(material).digest()[:20]).decode().lower()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {},
+        {"url": "u", "title": "T"},
+        {
+            "url": "https://e.org/ä?x=1&y=</script>",
+            "title": 'Tab\there "q" \\ \u2028 \x01 ✓ 🙂',
+            "authors": ["Zoë", "Al"],
+            "language": None,
+        },
+    ],
+)
+def test_document_id_matches_its_documented_derivation(source: dict[str, object]) -> None:
+    expected = documented_id(b"article", "utf-8", source)
+    assert ids.document_id(SHA, "utf-8", Source(**source)) == expected  # type: ignore[arg-type]
 
 
 def test_unasserted_source_fields_do_not_change_the_id() -> None:

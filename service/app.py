@@ -48,6 +48,8 @@ def create_app(config: Config, *, store: ObjectStore | None = None) -> web.Appli
     app.router.add_post("/v1/documents", documents.create_document)
     app.router.add_get("/v1/documents/{id}", documents.get_document)
     app.router.add_get("/v1/documents/{id}/original", documents.get_original)
+    app.router.add_get("/v1/documents/{id}/versions", documents.get_versions)
+    app.router.add_get("/v1/documents/{id}/provenance", documents.get_provenance)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     return app

@@ -21,7 +21,7 @@ import msgspec
 
 from service import __version__, ids
 from service.archive import Archive
-from service.normalize import NORMALIZER_VERSION, normalize_text
+from service.normalize import NORMALIZER_VERSION, analyze
 from service.submission import Submission
 from service.types import (
     SCHEMA,
@@ -84,8 +84,9 @@ def build_record(
 ) -> Record:
     """Version 1 of a document's record. Pure: the same arguments give the same record."""
     sha256 = submission.sha256.hex()
+    source = submission.source or Source()
+    analysis = analyze(submission.text, source.title)
     return Record(
-        schema=SCHEMA,
         id=document_id,
         version=1,
         original=Original(
@@ -95,8 +96,16 @@ def build_record(
             charset=submission.charset.label,
             key=original_key,
         ),
-        text=normalize_text(submission.text),
-        source=submission.source or Source(),
+        text=analysis.text,
+        headline=analysis.headline,
+        blocks=analysis.blocks,
+        quotes=analysis.quotes,
+        insertions=analysis.insertions,
+        ellipses=analysis.ellipses,
+        language=analysis.language,
+        stats=analysis.stats,
+        fingerprints=analysis.fingerprints,
+        source=source,
         metadata=submission.metadata,
         provenance=Provenance(
             received_at=received_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),

@@ -7,15 +7,22 @@ are always present (null when empty) so readers in any language need no defaults
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import Meta
 
 SCHEMA_NAME = "vellum.article"
 SCHEMA_MAJOR = 1
 SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
 
 Channel = Literal["http", "import"]
+DocumentId = Annotated[
+    str, Meta(pattern="^[a-z2-7]{32}$", description="32 characters of lowercase base32")
+]
+Sha256Hex = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="SHA-256, lowercase hex")]
+Version = Annotated[int, Meta(ge=1)]
+Offset = Annotated[int, Meta(ge=0)]
 
 
 class Source(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -41,8 +48,8 @@ class DocumentIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Original(msgspec.Struct, frozen=True):
     """The archived original bytes, content-addressed by their SHA-256."""
 
-    sha256: str  # lowercase hex
-    size: int
+    sha256: Sha256Hex
+    size: Offset
     media_type: str
     charset: str
     key: str  # storage key, relative to the configured prefix
@@ -54,8 +61,8 @@ class Software(msgspec.Struct, frozen=True):
 
 
 class DerivedFrom(msgspec.Struct, frozen=True):
-    original_sha256: str
-    previous_version: int | None
+    original_sha256: Sha256Hex
+    previous_version: Version | None
 
 
 class Provenance(msgspec.Struct, frozen=True):
@@ -64,42 +71,98 @@ class Provenance(msgspec.Struct, frozen=True):
     submitter: str | None  # API key id, never the key
     request_id: str | None
     import_job: str | None
-    import_line: int | None
+    import_line: Version | None
     software: Software
     normalizer_version: str
     schema_version: str
     derived_from: DerivedFrom
 
 
-class Record(msgspec.Struct, frozen=True):
-    """One immutable version of a document's archival record."""
+Span = tuple[Offset, Offset]  # [start, end) in code points of `text`
 
-    schema: str
-    id: str
-    version: int
+
+class Headline(msgspec.Struct, frozen=True):
+    text: str
+    source: Literal["asserted", "detected"]
+
+
+class Block(msgspec.Struct, frozen=True):
+    """A paragraph, or a labelled section (`EDITOR’S NOTE: …`), in reading order."""
+
+    kind: Literal["paragraph", "section"]
+    span: Span
+    label: str | None  # a section's label without the colon
+
+
+class Quote(msgspec.Struct, frozen=True):
+    span: Span  # the quoted words, without the marks
+    depth: Version  # 1 at top level, 2 inside another quote, ...
+    open: str  # the opening mark
+    close: str | None  # the closing mark; null when the quote is never closed
+    blocks: tuple[Offset, Offset]  # first and last block the quote runs over
+
+
+class Marked(msgspec.Struct, frozen=True):
+    """A bracketed insertion (span inside the brackets) or an ellipsis (span of the mark)."""
+
+    span: Span
+
+
+class Language(msgspec.Struct, frozen=True):
+    code: Annotated[str, Meta(pattern="^[a-z]{2}$", description="ISO 639-1")]
+    confidence: Annotated[float, Meta(ge=0, le=1)]
+
+
+class Stats(msgspec.Struct, frozen=True):
+    chars: Offset
+    words: Offset
+    paragraphs: Offset
+    quotes: Offset
+
+
+class Fingerprints(msgspec.Struct, frozen=True):
+    sha256: Sha256Hex  # of `text` as UTF-8
+    simhash: Annotated[str, Meta(pattern="^[0-9a-f]{16}$")]  # 64-bit near-duplicate hash
+
+
+class Record(msgspec.Struct, frozen=True, tag_field="schema", tag=SCHEMA):
+    """One immutable version of a document's archival record (`"schema"` comes first)."""
+
+    id: DocumentId
+    version: Version
     original: Original
     text: str
+    headline: Headline | None
+    blocks: list[Block]
+    quotes: list[Quote]
+    insertions: list[Marked]
+    ellipses: list[Marked]
+    language: Language | None
+    stats: Stats
+    fingerprints: Fingerprints
     source: Source
     metadata: dict[str, Any] | None
     provenance: Provenance
 
 
 class OriginalSummary(msgspec.Struct, frozen=True):
-    sha256: str
-    size: int
+    sha256: Sha256Hex
+    size: Offset
     media_type: str
 
 
 class DocumentLinks(msgspec.Struct, frozen=True):
     self: str
     original: str
+    provenance: str
+    versions: str
 
 
 class DocumentReceipt(msgspec.Struct, frozen=True):
     """The body of a 201 (created) or 200 (duplicate) answer to an ingest."""
 
-    id: str
-    version: int
+    id: DocumentId
+    version: Version
     schema: str
     original: OriginalSummary
     links: DocumentLinks
@@ -110,14 +173,44 @@ class DocumentReceipt(msgspec.Struct, frozen=True):
         return cls(
             id=record.id,
             version=record.version,
-            schema=record.schema,
+            schema=SCHEMA,
             original=OriginalSummary(
                 sha256=record.original.sha256,
                 size=record.original.size,
                 media_type=record.original.media_type,
             ),
-            links=DocumentLinks(self=base, original=f"{base}/original"),
+            links=DocumentLinks(
+                self=base,
+                original=f"{base}/original",
+                provenance=f"{base}/provenance",
+                versions=f"{base}/versions",
+            ),
         )
+
+
+class VersionEntry(msgspec.Struct, frozen=True):
+    version: Version
+    href: str
+
+
+class VersionList(msgspec.Struct, frozen=True):
+    """The body of `GET /v1/documents/{id}/versions`, oldest version first."""
+
+    id: DocumentId
+    latest: Version
+    versions: list[VersionEntry]
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """An RFC 9457 problem; members naming what was wrong (`field`, `limit_bytes`, ...)
+    are added beside these."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str | None
 
 
 class Health(msgspec.Struct, frozen=True):

@@ -155,10 +155,10 @@ def test_digest_fields() -> None:
 @pytest.mark.parametrize(
     ("decoded", "expected"),
     [
-        ("a\r\nb\rc\nd", "a\nb\nc\nd"),
+        ("a\r\nb\rc\nd", "a\n\nb\n\nc\n\nd"),
         ("\ufeffBOM first", "BOM first"),
         ("keep \ufeff inside", "keep \ufeff inside"),
-        ("line\u2028sep\u2029para", "line\nsep\npara"),
+        ("line\u2028sep\u2029para", "line\n\nsep\n\npara"),
         ("e\u0301", "é"),
         ("“Curly” ‘quotes’ — dashes… kept", "“Curly” ‘quotes’ — dashes… kept"),
     ],

@@ -12,7 +12,8 @@ from service.digests import digest_field, verify_content_digest
 from service.errors import UnknownCharset, UnsupportedMediaType
 from service.ids import parse_id, parse_version
 from service.ingest import Receipt
-from service.types import DocumentReceipt
+from service.provenance import prov_document
+from service.types import DocumentReceipt, VersionEntry, VersionList
 from service.web.body import read_body
 from service.web.middlewares import DOCUMENT_ID, REQUEST_ID
 from service.web.state import ARCHIVE, CONFIG, INGESTOR
@@ -61,8 +62,7 @@ async def create_document(request: web.Request) -> web.Response:
 async def get_document(request: web.Request) -> web.Response:
     document_id = parse_id(request.match_info["id"])
     request[DOCUMENT_ID] = document_id
-    asked = request.query.get("version")
-    version = None if asked is None else parse_version(asked)
+    version = _asked_version(request)
     stored = await request.app[ARCHIVE].stored_record(document_id, version)
     etag = f'"{document_id}.{stored.version}"'
     headers = {
@@ -90,6 +90,36 @@ async def get_original(request: web.Request) -> web.Response:
     if _matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=data, headers=headers)
+
+
+async def get_versions(request: web.Request) -> web.Response:
+    document_id = parse_id(request.match_info["id"])
+    request[DOCUMENT_ID] = document_id
+    versions = await request.app[ARCHIVE].versions(document_id)
+    body = VersionList(
+        id=document_id,
+        latest=versions[-1],
+        versions=[
+            VersionEntry(version=n, href=f"/v1/documents/{document_id}?version={n}")
+            for n in versions
+        ],
+    )
+    return web.Response(body=_json.encode(body), content_type=JSON)
+
+
+async def get_provenance(request: web.Request) -> web.Response:
+    """PROV-O JSON-LD of the latest record version (`?version=N` for another)."""
+    document_id = parse_id(request.match_info["id"])
+    request[DOCUMENT_ID] = document_id
+    version = _asked_version(request)
+    record = await request.app[ARCHIVE].record(document_id, version)
+    document = prov_document(record, str(request.url.origin()))
+    return web.Response(body=_json.encode(document), content_type="application/ld+json")
+
+
+def _asked_version(request: web.Request) -> int | None:
+    asked = request.query.get("version")
+    return None if asked is None else parse_version(asked)
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

@@ -1,0 +1,33 @@
+"""Editorial insertions in square brackets, and ellipses.
+
+An insertion is a matched `[…]` pair inside one paragraph; its span is what stands
+between the brackets (nested pairs each count; an unmatched bracket is not an
+insertion). An ellipsis is `…` (U+2026), three or more full stops (`...`), or spaced
+stops (`. . .`); its span covers the whole mark.
+"""
+
+from __future__ import annotations
+
+import re
+
+from service.types import Block, Marked
+
+_ELLIPSIS = re.compile(r"…|\.{3,}|\.(?: \.){2,}")
+_BRACKETS = re.compile(r"[\[\]]")
+
+
+def find_insertions(text: str, blocks: list[Block]) -> list[Marked]:
+    found: list[Marked] = []
+    for block in blocks:
+        start, end = block.span
+        opened: list[int] = []
+        for bracket in _BRACKETS.finditer(text, start, end):
+            if bracket.group() == "[":
+                opened.append(bracket.end())
+            elif opened:
+                found.append(Marked(span=(opened.pop(), bracket.start())))
+    return sorted(found, key=lambda marked: marked.span)
+
+
+def find_ellipses(text: str) -> list[Marked]:
+    return [Marked(span=match.span()) for match in _ELLIPSIS.finditer(text)]

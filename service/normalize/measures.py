@@ -22,8 +22,6 @@ from service.types import Fingerprints, Stats
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[^\W_{_CJK}]+(?:[’'.\-][^\W_{_CJK}]+)*")
 _CJK_CHAR = re.compile(f"[{_CJK}]")
-# _BIT_SET[k] maps a byte to 1 if its bit k is set, else to 0.
-_BIT_SET = [bytes((value >> bit) & 1 for value in range(256)) for bit in range(8)]
 
 
 def words(text: str) -> list[str]:
@@ -49,14 +47,16 @@ def _word_hash(word: str) -> bytes:
 def simhash(tokens: list[str]) -> int:
     if not tokens:
         return 0
-    # One 8-byte hash per occurrence, so frequent words weigh more; then count, for
-    # each of the 64 bits, the hashes that set it: one byte column at a time, in C.
+    # One 8-byte hash per occurrence, so frequent words weigh more. Then count, for each
+    # of the 64 bits, the hashes that set it: byte column by byte column, each column as
+    # one big integer, so a bit's count is one shift, one mask and one popcount.
     digests = b"".join(map(_word_hash, tokens))
+    lowest_bits = int.from_bytes(b"\x01" * len(tokens), "big")
     half = len(tokens) / 2
     result = 0
     for byte in range(8):
-        column = digests[byte::8]
+        column = int.from_bytes(digests[byte::8], "big")
         for bit in range(8):
-            if column.translate(_BIT_SET[bit]).count(1) > half:
+            if ((column >> bit) & lowest_bits).bit_count() > half:
                 result |= 1 << ((7 - byte) * 8 + bit)
     return result

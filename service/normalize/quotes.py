@@ -10,7 +10,8 @@ quotes. For a mark it decides, in this order:
    never closed (`close: null`, ending where the outer one ends);
 4. else it is not a quotation mark here (an apostrophe, an inch sign, a stray mark).
 
-Marks and their partners: “…” „…“ „…” ‘…’ ‚…‘ ‚…’ «…» »…« ‹…› ›…‹ 「…」 『…』 〝…〞 "…" '…'.
+Marks and their partners: “…” „…“ „…” ‘…’ ‚…‘ ‚…’ «…» »…« ‹…› ›…‹ 「…」 『…』 〝…〞 "…" '…',
+and, for text that mixes styles, “…" „…" "…”.
 Unambiguous openers (“ „ ‘ ‚ « ‹ 「 『 〝) open wherever they stand, so French padding
 (`« texte »`) and a nested quote written with the outer marks (“a “b” c”) are handled.
 Marks that may open or close (" ' » › ’) decide by position: *left-flanking* (a
@@ -18,8 +19,9 @@ non-space follows; a space, the paragraph's start, an opening bracket, a dash or
 mark precedes) opens, *right-flanking* (the mirror image) closes.
 
 Apostrophes are never quotation marks: `’` or `'` between letters or digits (don’t,
-rock’n’roll), at a word's start (’90s, ’em, ’n’), or after a word when no single quote is
-open (Americans’). After an `s` with a single quote open, a `’` is an apostrophe if another
+rock’n’roll; but not before Hangul, kana or Han, which follow a closing mark directly),
+at a word's start (’90s, ’em, ’n’), or after a word when no single quote is open
+(Americans’). After an `s` with a single quote open, a `’` is an apostrophe if another
 closing `’` follows in the same paragraph (‘the Americans’ votes’). A straight `'` opens
 only when left-flanking, not an elision ('90s, 'em, 'tis) and followed in the paragraph by
 a `'` that could close it.
@@ -48,8 +50,8 @@ from dataclasses import dataclass
 from service.types import Block, Quote
 
 CLOSERS: dict[str, frozenset[str]] = {
-    "“": frozenset("”"),
-    "„": frozenset("“”"),
+    "“": frozenset('”"'),
+    "„": frozenset('“”"'),
     "‘": frozenset("’"),
     "‚": frozenset("‘’"),
     "«": frozenset("»"),
@@ -59,7 +61,7 @@ CLOSERS: dict[str, frozenset[str]] = {
     "「": frozenset("」"),
     "『": frozenset("』"),
     "〝": frozenset("〞〟"),
-    '"': frozenset('"'),
+    '"': frozenset('"”'),
     "'": frozenset("'"),
 }
 _UNAMBIGUOUS_OPENERS = frozenset("“„‘‚«‹「『〝")
@@ -70,6 +72,9 @@ _ALL_MARKS = frozenset("".join(CLOSERS) + "".join("".join(c) for c in CLOSERS.va
 _MARK = re.compile("[" + re.escape("".join(sorted(_ALL_MARKS))) + "]")
 _BEFORE_OPENING = frozenset("([{<—–-/¿¡") | _ALL_MARKS
 _AFTER_CLOSING = frozenset(".,;:!?)]}>…—–-/") | _ALL_MARKS
+# Scripts without apostrophes: a ’ between their letters closes a quote (Korean particles
+# follow the closing mark directly: ‘리벤지’의).
+_NO_APOSTROPHES = re.compile("[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af]")
 _ELISION = re.compile(r"(?i)(?:\d0s|\d\d\b|tis\b|twas\b|em\b|n\b|til\b|cause\b|bout\b|round\b)")
 
 
@@ -107,7 +112,7 @@ class _Scanner:
         left = _left_flanking(before, after)
         right = _right_flanking(before, after)
         if mark in _APOSTROPHES:
-            if before.isalnum() and after.isalnum():
+            if _intraword(before, after):
                 return  # don’t, rock’n’roll, O'Brien
             if left and not right and (mark == "’" or _ELISION.match(self.text, at + 1, hi)):
                 return  # ’90s, ’em, 'tis
@@ -126,12 +131,13 @@ class _Scanner:
         if mark not in CLOSERS[quote.mark]:
             return False
         if mark in _APOSTROPHES:
-            if not right:
+            after = self.text[at + 1] if at + 1 < hi else ""
+            if not (right or _NO_APOSTROPHES.match(after)):
                 return False
             before = self.text[at - 1] if at > 0 else ""
             # ‘the Americans’ votes’: an s’ followed by another closing ’ is possessive.
             return not (before in "sS" and self._closing_apostrophe_after(mark, at + 1, hi))
-        if mark == quote.mark:  # " or ': where it would rather open, it nests instead
+        if mark == '"':  # where it would rather open, it nests instead
             return right or not left
         return True
 
@@ -151,7 +157,7 @@ class _Scanner:
         while at != -1:
             before = self.text[at - 1]
             after = self.text[at + 1] if at + 1 < hi else ""
-            if not (before.isalnum() and after.isalnum()) and _right_flanking(before, after):
+            if not _intraword(before, after) and _right_flanking(before, after):
                 return True
             at = self.text.find(mark, at + 1, hi)
         return False
@@ -223,12 +229,17 @@ class _Scanner:
                 left, right = _left_flanking(before, after), _right_flanking(before, after)
                 if mark in _APOSTROPHES and (
                     quote.mark not in _SINGLE_OPENERS
-                    or (before.isalnum() and after.isalnum())
+                    or _intraword(before, after)
                     or (left and not right)
                 ):
                     continue  # an apostrophe, not the mark we look for
                 return self._closes(mark, quote, at, hi, left, right)
         return False
+
+
+def _intraword(before: str, after: str) -> bool:
+    """Between two letters or digits of a script that writes apostrophes."""
+    return before.isalnum() and after.isalnum() and not _NO_APOSTROPHES.match(after)
 
 
 def _left_flanking(before: str, after: str) -> bool:

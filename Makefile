@@ -23,13 +23,13 @@ test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check service tests
-	$(BIN)/ruff check service tests
+	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format service tests
-	$(BIN)/ruff check --fix service tests
+	$(BIN)/ruff format service tests bench
+	$(BIN)/ruff check --fix service tests bench
 
 schemas: $(STAMP)
 	$(BIN)/python -m service.schemas schemas

@@ -17,6 +17,8 @@ _BRACKETS = re.compile(r"[\[\]]")
 
 
 def find_insertions(text: str, blocks: list[Block]) -> list[Marked]:
+    if "[" not in text:
+        return []
     found: list[Marked] = []
     for block in blocks:
         start, end = block.span
@@ -30,4 +32,6 @@ def find_insertions(text: str, blocks: list[Block]) -> list[Marked]:
 
 
 def find_ellipses(text: str) -> list[Marked]:
+    if "…" not in text and ". ." not in text and "..." not in text:
+        return []
     return [Marked(span=match.span()) for match in _ELLIPSIS.finditer(text)]

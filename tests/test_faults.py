@@ -40,6 +40,9 @@ class FailingRecordWrites:
     async def check(self) -> None:
         await self.inner.check()
 
+    def __getattr__(self, name: str) -> object:  # the bulk operations, unchanged
+        return getattr(self.inner, name)
+
 
 async def test_fault_after_the_original_leaves_no_document_and_retry_succeeds(
     make_client, store

@@ -2,7 +2,8 @@
 
 Keys are relative to the archive (the adapter adds its configured prefix). Objects are
 never overwritten: `put_if_absent` is the only write, a conditional create whose body the
-server verifies against the SHA-256 the caller computed.
+server verifies against the SHA-256 the caller computed; that digest is also kept with
+the object (user metadata `sha256`), so later corruption can be found.
 
 Errors: `ObjectNotFound` for a missing key, `StorageUnavailable` when the store cannot be
 reached or answers with a server error, `StorageError` for anything else.
@@ -10,7 +11,10 @@ reached or answers with a server error, `StorageError` for anything else.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from typing import Protocol
+
+import msgspec
 
 
 class ObjectStore(Protocol):
@@ -27,3 +31,32 @@ class ObjectStore(Protocol):
 
     async def check(self) -> None:
         """Return if the store is reachable and the bucket exists, else raise."""
+
+
+class Upload(msgspec.Struct, frozen=True):
+    size: int
+    sha256: bytes
+
+
+class BulkStore(ObjectStore, Protocol):
+    """What bulk jobs need beyond the `ObjectStore`: inputs too large to hold in memory."""
+
+    async def upload(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int
+    ) -> Upload:
+        """Stream `chunks` into a new object (multipart), hashing them on the way.
+
+        PayloadTooLarge once more than `limit` bytes arrive; nothing is left behind then.
+        """
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an object (fewer at its end)."""
+
+    async def size(self, key: str) -> int:
+        """The object's length in bytes; ObjectNotFound if there is none."""
+
+    async def stored_sha256(self, key: str) -> str | None:
+        """The SHA-256 (hex) recorded with the object when `put_if_absent` wrote it."""
+
+    async def list_prefixes(self, prefix: str) -> list[str]:
+        """The immediate "folders" under `prefix` (keys up to the next `/`), sorted."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -21,7 +23,8 @@ import botocore.config
 import botocore.exceptions
 import msgspec
 
-from service.errors import ObjectNotFound, StorageError, StorageUnavailable
+from service.errors import ObjectNotFound, PayloadTooLarge, StorageError, StorageUnavailable
+from service.storage.port import Upload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -34,6 +37,7 @@ _CONFLICT_RETRIES = 5
 _CONFLICT_BACKOFF_SECONDS = 0.05
 _UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError"}
 _NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
+PART_BYTES = 8 * 1024 * 1024  # multipart part size (S3's minimum is 5 MiB)
 
 
 class S3Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,6 +114,7 @@ class S3ObjectStore:
                         ContentType=content_type,
                         ChecksumSHA256=checksum,
                         IfNoneMatch="*",
+                        Metadata={"sha256": sha256.hex()},
                     )
                     return True
                 except botocore.exceptions.ClientError as exc:
@@ -146,6 +151,108 @@ class S3ObjectStore:
             ]
 
         return await self._run(list_keys)
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        full_key = self.prefix + key
+
+        def get_range() -> bytes:
+            response = self._client.get_object(
+                Bucket=self.bucket, Key=full_key, Range=f"bytes={start}-{end - 1}"
+            )
+            with response["Body"] as body:
+                return body.read()
+
+        if end <= start:
+            return b""
+        return await self._run(get_range)
+
+    async def stored_sha256(self, key: str) -> str | None:
+        full_key = self.prefix + key
+        head = await self._run(lambda: self._client.head_object(Bucket=self.bucket, Key=full_key))
+        return head.get("Metadata", {}).get("sha256")
+
+    async def size(self, key: str) -> int:
+        full_key = self.prefix + key
+        head = await self._run(lambda: self._client.head_object(Bucket=self.bucket, Key=full_key))
+        return int(head["ContentLength"])
+
+    async def list_prefixes(self, prefix: str) -> list[str]:
+        full_prefix = self.prefix + prefix
+        strip = len(self.prefix)
+
+        def list_prefixes() -> list[str]:
+            paginator = self._client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=full_prefix, Delimiter="/")
+            return [
+                item["Prefix"][strip:] for page in pages for item in page.get("CommonPrefixes", [])
+            ]
+
+        return await self._run(list_prefixes)
+
+    async def upload(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int
+    ) -> Upload:
+        full_key = self.prefix + key
+        created = await self._run(
+            lambda: self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=full_key, ContentType=content_type
+            )
+        )
+        upload_id = created["UploadId"]
+        digest = hashlib.sha256()
+        parts: list[dict[str, object]] = []
+        size = 0
+        pending = bytearray()
+
+        async def send(data: bytes) -> None:
+            number = len(parts) + 1
+            checksum = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+            answer = await self._run(
+                lambda: self._client.upload_part(
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
+                    ChecksumSHA256=checksum,
+                )
+            )
+            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"the import is larger than the limit of {limit} bytes",
+                        limit_bytes=limit,
+                    )
+                digest.update(chunk)
+                pending += chunk
+                if len(pending) >= PART_BYTES:
+                    await send(bytes(pending))
+                    pending.clear()
+            if pending or not parts:
+                await send(bytes(pending))
+            await self._run(
+                lambda: self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                )
+            )
+        except BaseException:
+            with contextlib.suppress(StorageError):  # the first error is the one to report
+                await asyncio.shield(
+                    self._run(
+                        lambda: self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=full_key, UploadId=upload_id
+                        )
+                    )
+                )
+            raise
+        return Upload(size=size, sha256=digest.digest())
 
     async def check(self) -> None:
         await self._run(lambda: self._client.head_bucket(Bucket=self.bucket))

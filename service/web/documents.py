@@ -15,6 +15,7 @@ from service.ingest import Receipt
 from service.provenance import prov_document
 from service.types import DocumentReceipt, VersionEntry, VersionList
 from service.web.body import read_body
+from service.web.metrics import METRICS
 from service.web.middlewares import DOCUMENT_ID, REQUEST_ID
 from service.web.state import ARCHIVE, CONFIG, INGESTOR
 
@@ -50,6 +51,7 @@ async def create_document(request: web.Request) -> web.Response:
         verified, Receipt(channel="http", request_id=request[REQUEST_ID])
     )
     request[DOCUMENT_ID] = outcome.record.id
+    request.app[METRICS].document_ingested(created=outcome.created, channel="http")
     receipt = DocumentReceipt.of(outcome.record)
     return web.Response(
         status=201 if outcome.created else 200,

@@ -3,8 +3,9 @@
 `request_context` (outermost) picks the request id (the client's `X-Request-ID` if it
 is 1-128 characters of `[A-Za-z0-9._:-]`, else a new one), binds it for structlog, sets
 it on every response and logs one line per request. It also counts the requests in
-flight, which a graceful shutdown waits for. `problems` turns Vellum's exception
-tree, aiohttp's HTTP errors and anything unexpected into RFC 9457 problem responses.
+flight, which a graceful shutdown waits for, and records each request's metrics by its
+route's canonical path. `problems` turns Vellum's exception tree, aiohttp's HTTP
+errors and anything unexpected into RFC 9457 problem responses.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from service.errors import (
     RequestError,
     VellumError,
 )
+from service.web.metrics import METRICS
 from service.web.state import LIFECYCLE
 
 log = structlog.get_logger("vellum.http")
@@ -46,14 +48,25 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     lifecycle = request.app[LIFECYCLE]
+    metrics = request.app[METRICS]
     lifecycle.request_started()
+    metrics.in_flight.inc()
+    status: int | str = "aborted"  # no response: the client went away, or a bug
     try:
         response = await handler(request)
+        status = response.status
+    except web.HTTPException as exc:  # below 400 (a redirect): aiohttp answers it
+        status = exc.status
+        raise
     except BaseException:
         log.warning("request_aborted", **_request_fields(request, started))
         raise
     finally:
         lifecycle.request_finished()
+        metrics.in_flight.dec()
+        metrics.request_answered(
+            request.method, _route(request), status, time.perf_counter() - started
+        )
     if lifecycle.draining:
         response.force_close()  # keep-alive clients reconnect to another replica
     response.headers["X-Request-ID"] = request_id
@@ -61,11 +74,16 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
-def _request_fields(request: web.Request, started: float) -> dict[str, object]:
+def _route(request: web.Request) -> str | None:
+    """The matched route's canonical path (`/v1/documents/{id}`); None if none matched."""
     resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else None
+
+
+def _request_fields(request: web.Request, started: float) -> dict[str, object]:
     return {
         "method": request.method,
-        "route": resource.canonical if resource is not None else None,
+        "route": _route(request),
         "path": request.path,
         "document_id": request.get(DOCUMENT_ID),
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),

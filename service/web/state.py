@@ -10,7 +10,8 @@ from aiohttp import web
 from service.archive import Archive
 from service.config import Config
 from service.ingest import Ingestor
-from service.storage.port import ObjectStore
+from service.jobs.imports import Jobs
+from service.storage.port import BulkStore, ObjectStore
 
 
 @dataclass
@@ -44,3 +45,7 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 STORE = web.AppKey("store", ObjectStore)
 ARCHIVE = web.AppKey("archive", Archive)
 INGESTOR = web.AppKey("ingestor", Ingestor)
+# The storage adapter itself, for bulk work (multipart inputs, range reads).
+BULK_STORE = web.AppKey("bulk_store", BulkStore)
+JOBS = web.AppKey("jobs", Jobs)
+IMPORT_WAKE = web.AppKey("import_wake", asyncio.Event)

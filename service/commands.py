@@ -1,0 +1,143 @@
+"""What `vellum import`, `get`, `verify` and `reprocess` do (arguments: `service.cli`)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import msgspec
+
+from service.app import open_storage
+from service.archive import Archive
+from service.config import Config
+from service.errors import ConfigError
+from service.ids import parse_id
+from service.ingest import Ingestor
+from service.jobs import model
+from service.jobs.local import READ_BYTES, import_input
+from service.jobs.reprocess import document_ids, reprocess
+from service.jobs.verify import verify
+from service.progress import ImportProgress, summary
+
+POLL_SECONDS = 1.0
+_status_decoder = msgspec.json.Decoder(model.JobStatus)
+
+
+async def run_import(
+    config: Config, source: str, shard: model.Shard | None, url: str | None
+) -> int:
+    """Exit status: 0 when every line was stored, 1 when lines failed or the job did not
+    succeed."""
+    if url is not None:
+        return await _import_through(url, source, shard)
+    async with open_storage(config) as (store, _):
+        with ImportProgress() as bar:
+            manifest, final = await import_input(
+                source,
+                store=store,
+                ingestor=Ingestor(Archive(store)),
+                config=config,
+                shard=shard,
+                progress=bar.follow,
+            )
+    print(summary(manifest, final))
+    return 0 if final.state == "succeeded" and final.counts.failed == 0 else 1
+
+
+async def run_get(config: Config, document_id: str, version: int | None, original: bool) -> int:
+    parse_id(document_id)
+    async with open_storage(config) as (store, _):
+        archive = Archive(store)
+        if original:
+            record = await archive.record(document_id, 1)
+            sys.stdout.buffer.write(await archive.original(record))
+        else:
+            stored = await archive.stored_record(document_id, version)
+            sys.stdout.buffer.write(stored.data + b"\n")
+    sys.stdout.flush()
+    return 0
+
+
+async def run_verify(config: Config) -> int:
+    """Exit status 1 when anything is missing, corrupt or unreferenced."""
+    async with open_storage(config) as (store, description):
+        report = await verify(store)
+    for finding in report.findings:
+        print(f"{finding.kind}: {finding.key}: {finding.detail}")
+    print(
+        f"verified {report.originals} originals and {report.records} records in "
+        f"{description}: {len(report.findings)} findings"
+    )
+    return 1 if report.findings else 0
+
+
+async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
+    if every == bool(ids):
+        raise ConfigError("name document ids, or --all (not both)")
+    async with open_storage(config) as (store, _):
+        archive = Archive(store)
+        chosen = await document_ids(store) if every else [parse_id(i) for i in ids]
+        report = await reprocess(archive, chosen, concurrency=config.import_concurrency)
+    for document_id in report.written:
+        print(f"new version: {document_id}")
+    print(f"{len(report.written)} new versions, {len(report.current)} already current")
+    return 0
+
+
+async def _import_through(url: str, source: str, shard: model.Shard | None) -> int:
+    """Submit the file to a running server and follow the job there."""
+    if shard is not None or source.startswith("s3://"):
+        raise ConfigError("--url takes a local file and no --shard")
+    path = Path(source)
+    base = url.rstrip("/")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{base}/v1/imports",
+            data=_file_chunks(path),
+            headers={"Content-Type": "application/x-ndjson"},
+        ) as response:
+            if response.status != 202:
+                raise ConfigError(f"the server refused the import: {await response.text()}")
+            status = _status_decoder.decode(await response.read())
+        manifest = model.Manifest(
+            job=status.job,
+            created_at=status.created_at,
+            channel="http",
+            input_key="",
+            input_bytes=status.input_bytes,
+            input_sha256="",
+            input_lines=status.input_lines,
+        )
+        with ImportProgress() as bar:
+            update = bar.follow(manifest)
+            while status.state not in model.TERMINAL:
+                await asyncio.sleep(POLL_SECONDS)
+                async with session.get(f"{base}{status.links.self}") as response:
+                    status = _status_decoder.decode(await response.read())
+                update(_as_checkpoint(status))
+    final = _as_checkpoint(status)
+    print(summary(manifest, final))
+    return 0 if final.state == "succeeded" and final.counts.failed == 0 else 1
+
+
+def _as_checkpoint(status: model.JobStatus) -> model.Checkpoint:
+    return model.Checkpoint(
+        seq=0,
+        state=status.state,
+        next_line=0,
+        next_offset=status.processed_bytes,
+        counts=model.Counts(status.total, status.created, status.duplicates, status.failed),
+        lease_owner=None,
+        lease_expires=0.0,
+        updated_at=status.updated_at,
+        error=status.error,
+    )
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while block := await asyncio.to_thread(handle.read, READ_BYTES):
+            yield block

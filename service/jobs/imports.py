@@ -1,0 +1,337 @@
+"""Running import jobs: the same code for the HTTP workers and `vellum import`.
+
+A job reads its input in chunks of `CHUNK_LINES` lines. Each line goes through the same
+path as a JSON POST (`submission.from_json_document`, then `Ingestor.ingest`), so ids,
+deduplication and records are the same as over HTTP. A bad line becomes an entry of the
+job's errors, `{"line": n, "problem": {...}}`, and never stops the job. After each chunk
+the job writes that chunk's errors and results, then a checkpoint (see `model`).
+
+Within a chunk, lines are ingested concurrently, except that a line repeating an earlier
+line's document (the same id) is not sent again: it is that document's duplicate.
+Resuming is exact: a chunk cut short by a crash is done again from its first line, and a
+line whose document exists already counts as `created` when that document's record was
+made by this job from this very line (its provenance says so), else as `duplicate`. So
+after any number of crashes the counts are those of a run without one, and no document is
+made twice. Storage failures are not bad lines: they stop the chunk, and the job is
+retried from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+import structlog
+
+from service import ids, submission
+from service.errors import ObjectNotFound, PayloadTooLarge, RequestError, StorageError
+from service.ingest import Ingestor, Receipt
+from service.jobs import model
+from service.jobs.lines import Line, read_lines
+from service.storage.port import BulkStore
+from service.submission import Submission
+
+log = structlog.get_logger("vellum.imports")
+
+CHUNK_LINES = 500
+_encoder = msgspec.json.Encoder()
+_manifest_decoder = msgspec.json.Decoder(model.Manifest)
+_checkpoint_decoder = msgspec.json.Decoder(model.Checkpoint)
+
+Progress = Callable[[model.Checkpoint], None]
+
+
+def now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def worker_name() -> str:
+    """A name for this worker's leases: the host and a random part."""
+    return f"{socket.gethostname()}/{uuid.uuid4().hex[:12]}"
+
+
+class JobLost(Exception):
+    """Another worker advanced the job: this one must stop working on it."""
+
+
+class Jobs:
+    """Reading and writing import jobs in one archive."""
+
+    def __init__(self, store: BulkStore) -> None:
+        self.store = store
+
+    async def _put_json(self, key: str, value: object) -> bool:
+        data = _encoder.encode(value)
+        return await self.store.put_if_absent(
+            key, data, sha256=hashlib.sha256(data).digest(), content_type="application/json"
+        )
+
+    async def create(self, manifest: model.Manifest) -> model.Checkpoint:
+        """Record a new job (or find the one with this id) and return its latest state."""
+        if await self._put_json(model.manifest_key(manifest.job), manifest):
+            first = model.Checkpoint(
+                seq=1,
+                state="queued",
+                next_line=1,
+                next_offset=0,
+                counts=model.Counts(),
+                lease_owner=None,
+                lease_expires=0.0,
+                updated_at=manifest.created_at,
+            )
+            if await self._put_json(model.checkpoint_key(manifest.job, 1), first):
+                return first
+        return await self.latest(manifest.job)
+
+    async def manifest(self, job: str) -> model.Manifest:
+        return _manifest_decoder.decode(await self.store.get(model.manifest_key(job)))
+
+    async def latest(self, job: str) -> model.Checkpoint:
+        keys = await self.store.list_keys(model.checkpoints_prefix(job))
+        if not keys:
+            raise ObjectNotFound(f"no import job {job}")
+        return _checkpoint_decoder.decode(await self.store.get(max(keys)))
+
+    async def job_ids(self) -> list[str]:
+        prefixes = await self.store.list_prefixes(model.PREFIX)
+        names = [prefix[len(model.PREFIX) :].rstrip("/") for prefix in prefixes]
+        return [name for name in names if len(name) == 32 and name != "inputs"]
+
+    async def cancel(self, job: str) -> None:
+        await self.store.put_if_absent(
+            model.cancel_key(job),
+            b"",
+            sha256=hashlib.sha256(b"").digest(),
+            content_type="text/plain",
+        )
+
+    async def cancelled(self, job: str) -> bool:
+        try:
+            await self.store.get(model.cancel_key(job))
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def chunks(self, job: str, kind: str) -> list[str]:
+        return await self.store.list_keys(f"{model.PREFIX}{job}/{kind}/")
+
+    async def advance(
+        self, job: str, previous: model.Checkpoint, **changes: object
+    ) -> model.Checkpoint:
+        """Write the checkpoint after `previous`; JobLost if another worker got there first."""
+        following = msgspec.structs.replace(
+            previous, seq=previous.seq + 1, updated_at=now_text(), **changes
+        )
+        if not await self._put_json(model.checkpoint_key(job, following.seq), following):
+            raise JobLost(job)
+        return following
+
+
+class Runner:
+    """Works through one job's input, chunk by chunk, holding the job's lease."""
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        ingestor: Ingestor,
+        *,
+        owner: str,
+        max_line_bytes: int,
+        max_metadata_bytes: int,
+        concurrency: int = 8,
+        lease_seconds: float = 60.0,
+        progress: Progress | None = None,
+    ) -> None:
+        self.lease_seconds = lease_seconds
+        self.jobs = jobs
+        self.ingestor = ingestor
+        self.owner = owner
+        self.max_line_bytes = max_line_bytes
+        self.max_metadata_bytes = max_metadata_bytes
+        self.limit = asyncio.Semaphore(concurrency)
+        self.progress = progress or (lambda checkpoint: None)
+
+    async def claim(self, job: str) -> model.Checkpoint | None:
+        """Take the job if it is open and nobody else holds a live lease on it."""
+        latest = await self.jobs.latest(job)
+        if latest.state in model.TERMINAL:
+            return None
+        if latest.lease_owner not in (None, self.owner) and latest.lease_expires > time.time():
+            return None
+        try:
+            return await self.jobs.advance(
+                job,
+                latest,
+                state="running",
+                lease_owner=self.owner,
+                lease_expires=time.time() + self.lease_seconds,
+                started_at=latest.started_at or now_text(),
+            )
+        except JobLost:
+            return None
+
+    async def run(self, job: str) -> model.Checkpoint | None:
+        """Work on `job` until it ends; None if another worker holds it."""
+        checkpoint = await self.claim(job)
+        if checkpoint is None:
+            return None
+        manifest = await self.jobs.manifest(job)
+        self.progress(checkpoint)
+        try:
+            await self.jobs.store.size(manifest.input_key)
+        except ObjectNotFound:
+            return await self._finish(
+                job, checkpoint, "failed", f"input {manifest.input_key} is missing"
+            )
+        lines = read_lines(
+            self.jobs.store,
+            manifest.input_key,
+            start=checkpoint.next_offset,
+            first_line=checkpoint.next_line,
+            limit=self.max_line_bytes,
+        )
+        chunk: list[Line] = []
+        try:
+            async for line in lines:
+                chunk.append(line)
+                if len(chunk) == CHUNK_LINES:
+                    if await self.jobs.cancelled(job):
+                        return await self._finish(job, checkpoint, "cancelled")
+                    checkpoint = await self._chunk(job, manifest, checkpoint, chunk)
+                    chunk = []
+            if chunk:
+                checkpoint = await self._chunk(job, manifest, checkpoint, chunk)
+        except JobLost:
+            log.warning("import_lost", job=job)
+            return None
+        except asyncio.CancelledError:  # shutting down: let the next worker start at once
+            await asyncio.shield(self._release(job, checkpoint))
+            raise
+        return await self._finish(job, checkpoint, "succeeded")
+
+    async def _release(self, job: str, checkpoint: model.Checkpoint) -> None:
+        with contextlib.suppress(JobLost, StorageError):  # else the lease simply expires
+            await self.jobs.advance(
+                job, checkpoint, state="queued", lease_owner=None, lease_expires=0.0
+            )
+
+    async def _finish(
+        self, job: str, checkpoint: model.Checkpoint, state: model.State, error: str | None = None
+    ) -> model.Checkpoint:
+        final = await self.jobs.advance(
+            job,
+            checkpoint,
+            state=state,
+            lease_owner=None,
+            lease_expires=0.0,
+            finished_at=now_text(),
+            error=error,
+        )
+        self.progress(final)
+        log.info("import_finished", job=job, state=state, **msgspec.structs.asdict(final.counts))
+        return final
+
+    async def _chunk(
+        self,
+        job: str,
+        manifest: model.Manifest,
+        checkpoint: model.Checkpoint,
+        chunk: list[Line],
+    ) -> model.Checkpoint:
+        mine = [
+            line for line in chunk if manifest.shard is None or manifest.shard.owns(line.number)
+        ]
+        outcomes: dict[int, dict[str, object]] = {}
+        firsts: dict[str, tuple[Line, Submission]] = {}  # document id -> its first line
+        repeats: list[tuple[Line, str]] = []
+        for line in mine:
+            try:
+                verified = self._verify(line)
+            except RequestError as error:
+                outcomes[line.number] = {"line": line.number, "problem": _problem(error)}
+                continue
+            document_id = ids.document_id(
+                verified.sha256.hex(), verified.charset.codec, verified.source
+            )
+            if document_id in firsts:
+                repeats.append((line, document_id))  # same request as an earlier line
+            else:
+                firsts[document_id] = (line, verified)
+        ingested = await asyncio.gather(
+            *(self._ingest(job, line, verified) for line, verified in firsts.values())
+        )
+        outcomes.update((entry["line"], entry) for entry in ingested)  # type: ignore[misc]
+        for line, document_id in repeats:
+            outcomes[line.number] = {"line": line.number, "id": document_id, "outcome": "duplicate"}
+        ordered = [outcomes[number] for number in sorted(outcomes)]
+        errors = [outcome for outcome in ordered if "problem" in outcome]
+        results = [outcome for outcome in ordered if "outcome" in outcome]
+        first = chunk[0].number
+        for kind, entries in (("errors", errors), ("results", results)):
+            if entries:
+                data = b"".join(_encoder.encode(entry) + b"\n" for entry in entries)
+                await self.jobs.store.put_if_absent(
+                    model.chunk_key(job, kind, first),  # type: ignore[arg-type]
+                    data,
+                    sha256=hashlib.sha256(data).digest(),
+                    content_type="application/x-ndjson",
+                )
+        created = sum(1 for entry in results if entry["outcome"] == "created")
+        counts = checkpoint.counts + model.Counts(
+            total=len(mine),
+            created=created,
+            duplicates=len(results) - created,
+            failed=len(errors),
+        )
+        checkpoint = await self.jobs.advance(
+            job,
+            checkpoint,
+            next_line=chunk[-1].number + 1,
+            next_offset=chunk[-1].end,
+            counts=counts,
+            lease_expires=time.time() + self.lease_seconds,
+        )
+        self.progress(checkpoint)
+        return checkpoint
+
+    def _verify(self, line: Line) -> Submission:
+        if line.data is None or line.size > self.max_line_bytes:
+            raise _too_long(line, self.max_line_bytes)
+        return submission.from_json_document(line.data, max_metadata_bytes=self.max_metadata_bytes)
+
+    async def _ingest(self, job: str, line: Line, verified: Submission) -> dict[str, object]:
+        async with self.limit:
+            outcome = await self.ingestor.ingest(
+                verified, Receipt(channel="import", import_job=job, import_line=line.number)
+            )
+        record = outcome.record
+        mine = (record.provenance.import_job, record.provenance.import_line) == (job, line.number)
+        return {
+            "line": line.number,
+            "id": record.id,
+            "outcome": "created" if outcome.created or mine else "duplicate",
+        }
+
+
+def _too_long(line: Line, limit: int) -> RequestError:
+    return PayloadTooLarge(
+        f"line {line.number} is {line.size} bytes; the per-document limit is {limit}",
+        limit_bytes=limit,
+    )
+
+
+def _problem(error: RequestError) -> dict[str, object]:
+    return {
+        "type": error.type_uri,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        **error.extensions,
+    }

@@ -1,0 +1,74 @@
+"""Reading an NDJSON input from storage line by line, in bounded memory.
+
+The input is read in windows of `WINDOW_BYTES` through range requests. A line longer
+than the per-document limit is never held: it is skipped to its end and reported as
+too long. Line numbers are 1-based; a final line without a newline counts, an empty
+input has no lines, and a trailing CR (CRLF files) is not part of the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from service.storage.port import BulkStore
+
+WINDOW_BYTES = 4 * 1024 * 1024
+
+
+class Line(msgspec.Struct, frozen=True):
+    number: int
+    end: int  # byte offset just after the line and its newline
+    data: bytes | None  # None: longer than the limit
+    size: int
+
+
+async def read_lines(
+    store: BulkStore, key: str, *, start: int, first_line: int, limit: int
+) -> AsyncIterator[Line]:
+    size = await store.size(key)
+    offset = start  # where `pending` begins in the input
+    pending = bytearray()
+    skipping = False  # inside a line that is over the limit
+    skipped = 0
+    number = first_line
+    read_to = start
+    while True:
+        newline = pending.find(b"\n")
+        if newline < 0:
+            if read_to >= size:
+                if pending or skipping:
+                    yield _line(number, size, pending, skipping, skipped + len(pending))
+                return
+            window = await store.get_range(key, read_to, min(read_to + WINDOW_BYTES, size))
+            read_to += len(window)
+            if skipping:
+                cut = window.find(b"\n")
+                if cut < 0:
+                    skipped += len(window)
+                    offset += len(window)
+                    continue
+                skipped += cut
+                offset += cut
+                window = window[cut:]
+            pending += window
+            if not skipping and len(pending) > limit + 2 and pending.find(b"\n") < 0:
+                skipping, skipped = True, len(pending)
+                offset += len(pending)
+                pending.clear()
+            continue
+        end = offset + newline + 1
+        line = bytes(pending[:newline])
+        yield _line(number, end, line, skipping, skipped + len(line))
+        del pending[: newline + 1]
+        offset = end
+        number += 1
+        skipping, skipped = False, 0
+
+
+def _line(number: int, end: int, data: bytes | bytearray, skipping: bool, size: int) -> Line:
+    if skipping:
+        return Line(number=number, end=end, data=None, size=size)
+    content = bytes(data).removesuffix(b"\r")
+    return Line(number=number, end=end, data=content, size=size)

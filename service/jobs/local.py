@@ -1,0 +1,135 @@
+"""`vellum import` without a server: the same job code, run in this process.
+
+The input is archived first, then imported as a job, so a run that dies is resumed by
+running the same command again: a local file is stored content-addressed
+(`imports/inputs/sha256/<hex>`, uploaded once), and the job id is derived from the input
+and the shard, so the same command finds the same job and continues it from its last
+checkpoint. An `s3://bucket/key` input is read where it is (it must be in Vellum's
+bucket); its job id derives from its key and size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from service.config import Config
+from service.errors import ConfigError, ObjectNotFound
+from service.ingest import Ingestor
+from service.jobs import model
+from service.jobs.imports import Jobs, Progress, Runner, now_text, worker_name
+from service.storage.port import BulkStore
+
+READ_BYTES = 1024 * 1024
+WAIT_SECONDS = 2.0
+
+
+async def import_input(
+    source: str,
+    *,
+    store: BulkStore,
+    ingestor: Ingestor,
+    config: Config,
+    shard: model.Shard | None,
+    progress: Callable[[model.Manifest], Progress],
+) -> tuple[model.Manifest, model.Checkpoint]:
+    """Archive the input if needed, create or find its job, and run it to its end."""
+    jobs = Jobs(store)
+    if source.startswith("s3://"):
+        manifest = await _s3_manifest(source, store, config, shard)
+    else:
+        manifest = await _file_manifest(Path(source), store, config, shard)
+    latest = await jobs.create(manifest)
+    manifest = await jobs.manifest(manifest.job)  # the stored one, if the job existed
+    runner = Runner(
+        jobs,
+        ingestor,
+        owner=worker_name(),
+        max_line_bytes=config.max_body_bytes,
+        max_metadata_bytes=config.max_metadata_bytes,
+        concurrency=config.import_concurrency,
+        lease_seconds=config.import_lease_seconds,
+        progress=progress(manifest),
+    )
+    while latest.state not in model.TERMINAL:
+        final = await runner.run(manifest.job)
+        if final is not None:
+            return manifest, final
+        await asyncio.sleep(WAIT_SECONDS)  # another worker holds it: follow it
+        latest = await jobs.latest(manifest.job)
+        runner.progress(latest)
+    return manifest, latest
+
+
+async def _file_manifest(
+    path: Path, store: BulkStore, config: Config, shard: model.Shard | None
+) -> model.Manifest:
+    digest, size, lines = await asyncio.to_thread(_scan, path)
+    key = model.shared_input_key(digest)
+    try:
+        stored = await store.size(key)
+    except ObjectNotFound:
+        stored = -1
+    if stored != size:
+        await store.upload(
+            key, _chunks(path), content_type="application/x-ndjson", limit=config.max_import_bytes
+        )
+    return model.Manifest(
+        job=model.job_id_for(digest, shard),
+        created_at=now_text(),
+        channel="cli",
+        input_key=key,
+        input_bytes=size,
+        input_sha256=digest,
+        input_lines=lines,
+        shard=shard,
+    )
+
+
+async def _s3_manifest(
+    source: str, store: BulkStore, config: Config, shard: model.Shard | None
+) -> model.Manifest:
+    bucket, _, key = source.removeprefix("s3://").partition("/")
+    prefix = config.s3_prefix.strip("/") + "/" if config.s3_prefix.strip("/") else ""
+    if bucket != config.s3_bucket or not key.startswith(prefix):
+        raise ConfigError(
+            f"{source} is outside the archive: s3:// inputs must be in bucket "
+            f"{config.s3_bucket!r} under the prefix {prefix!r}"
+        )
+    relative = key[len(prefix) :]
+    try:
+        size = await store.size(relative)
+    except ObjectNotFound:
+        raise ConfigError(f"{source} does not exist") from None
+    identity = hashlib.sha256(f"{source}\n{size}".encode()).hexdigest()
+    return model.Manifest(
+        job=model.job_id_for(identity, shard),
+        created_at=now_text(),
+        channel="cli",
+        input_key=relative,
+        input_bytes=size,
+        input_sha256=identity,  # of the key and size: the bytes are not read twice
+        input_lines=None,
+        shard=shard,
+    )
+
+
+def _scan(path: Path) -> tuple[str, int, int]:
+    digest = hashlib.sha256()
+    size = lines = 0
+    last = b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(READ_BYTES):
+            digest.update(block)
+            size += len(block)
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return digest.hexdigest(), size, lines + (0 if last == b"\n" else 1)
+
+
+async def _chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while block := await asyncio.to_thread(handle.read, READ_BYTES):
+            yield block

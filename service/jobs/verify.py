@@ -1,0 +1,112 @@
+"""`vellum verify`: re-hash every original and record and report what is wrong.
+
+Findings, one per object:
+- `corrupt`: an original whose bytes do not hash to its key; a record whose bytes do not
+  hash to the SHA-256 kept with it, that does not decode as a record, whose id or version
+  disagree with its key, or whose `fingerprints.sha256` does not match its text;
+- `missing`: an original that a record names but that is not there;
+- `unreferenced`: an original no record names (left by a write that failed between its
+  two steps; harmless, reported so it can be cleaned up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from typing import Literal
+
+import msgspec
+
+from service import ids
+from service.storage.port import BulkStore
+from service.types import Record, record_decoder
+
+Kind = Literal["corrupt", "missing", "unreferenced"]
+
+
+class Finding(msgspec.Struct, frozen=True):
+    kind: Kind
+    key: str
+    detail: str
+
+
+class Report(msgspec.Struct, frozen=True):
+    originals: int
+    records: int
+    findings: list[Finding]
+
+
+async def verify(
+    store: BulkStore, *, concurrency: int = 8, progress: Callable[[int], None] | None = None
+) -> Report:
+    originals = await store.list_keys("originals/sha256/")
+    records = [key for key in await store.list_keys("records/") if key.endswith(".json")]
+    limit = asyncio.Semaphore(concurrency)
+    findings: list[Finding] = []
+    referenced: set[str] = set()
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done)
+
+    async def check_original(key: str) -> None:
+        async with limit:
+            data = await store.get(key)
+        if hashlib.sha256(data).hexdigest() != key.rsplit("/", 1)[1]:
+            findings.append(Finding("corrupt", key, "its bytes do not hash to its name"))
+        tick()
+
+    async def check_record(key: str) -> None:
+        async with limit:
+            data = await store.get(key)
+            kept = await store.stored_sha256(key)
+        problem = _record_problem(key, data, kept)
+        if problem is not None:
+            findings.append(Finding("corrupt", key, problem))
+            referenced.update(_named_original(data))  # don't call its original unreferenced
+        else:
+            record = record_decoder.decode(data)
+            referenced.add(record.original.key)
+            if record.original.key not in originals_set:
+                findings.append(
+                    Finding("missing", record.original.key, f"named by {key}, not in storage")
+                )
+        tick()
+
+    originals_set = set(originals)
+    await asyncio.gather(*(check_original(key) for key in originals))
+    await asyncio.gather(*(check_record(key) for key in records))
+    findings.extend(
+        Finding("unreferenced", key, "no record names this original")
+        for key in sorted(originals_set - referenced)
+    )
+    order = {"corrupt": 0, "missing": 1, "unreferenced": 2}
+    findings.sort(key=lambda finding: (order[finding.kind], finding.key))
+    return Report(originals=len(originals), records=len(records), findings=findings)
+
+
+def _named_original(data: bytes) -> list[str]:
+    """The original a damaged record still names, if its JSON can be read at all."""
+    try:
+        named = msgspec.json.decode(data)["original"]["key"]
+    except (msgspec.DecodeError, UnicodeDecodeError, KeyError, TypeError):
+        return []
+    return [named] if isinstance(named, str) else []
+
+
+def _record_problem(key: str, data: bytes, kept: str | None) -> str | None:
+    if kept is not None and hashlib.sha256(data).hexdigest() != kept:
+        return "its bytes do not hash to the SHA-256 stored with it"
+    try:
+        record: Record = record_decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return f"not a readable record: {exc}"
+    if ids.record_key(record.id, record.version) != key:
+        return f"holds {record.id} version {record.version}, not what its key says"
+    if hashlib.sha256(record.text.encode()).hexdigest() != record.fingerprints.sha256:
+        return "its text does not match its fingerprints.sha256"
+    return None

@@ -1,0 +1,104 @@
+"""Prometheus metrics of one application, in a registry of its own (never the global one).
+
+    vellum_http_requests_total{method, route, status}        requests answered
+    vellum_http_request_duration_seconds{method, route}      latency histogram
+    vellum_http_requests_in_flight                           requests being served now
+    vellum_http_requests_shed_total                          refused with 503 under load
+    vellum_documents_total{channel, outcome}                 ingests: created or duplicate
+    vellum_storage_operations_total{operation, outcome}      storage port calls
+    vellum_storage_operation_duration_seconds{operation}     their latency histogram
+    vellum_storage_errors_total{operation, kind}             failed calls by problem slug
+
+`route` is the route's canonical path (`/v1/documents/{id}`), never the raw path, and
+`unmatched` for a request no route matched, so label values stay few. Another metric is
+one call away: `metrics.gauge("vellum_imports_running", "Import jobs running")`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+UNMATCHED_ROUTE = "unmatched"
+# Seconds: from a cached read (~1 ms) to a large ingest over a slow S3 (~10 s).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_OUTCOMES = ("created", "duplicate")
+# Any other method is counted as OTHER: a client cannot make new series at will.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class Metrics:
+    """The application's metrics; `registry` is what GET /metrics exposes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.requests = Counter(
+            "vellum_http_requests",
+            "HTTP requests answered, by route and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "vellum_http_request_duration_seconds",
+            "Time from receiving a request to its response, by route",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = self.gauge(
+            "vellum_http_requests_in_flight", "HTTP requests being served now"
+        )
+        self.shed = Counter(
+            "vellum_http_requests_shed",
+            "Requests refused with 503 because in-flight work was over its bound",
+            registry=registry,
+        )
+        self.documents = Counter(
+            "vellum_documents",
+            "Documents ingested: created (new) or duplicate (archived already)",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        for outcome in _OUTCOMES:
+            self.documents.labels(channel="http", outcome=outcome)  # present at 0
+        self.storage_operations = Counter(
+            "vellum_storage_operations",
+            "Calls of the storage port (S3), by operation and outcome (ok, not_found, error)",
+            ["operation", "outcome"],
+            registry=registry,
+        )
+        self.storage_duration = Histogram(
+            "vellum_storage_operation_duration_seconds",
+            "Latency of storage port (S3) calls, by operation",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.storage_errors = Counter(
+            "vellum_storage_errors",
+            "Failed storage port (S3) calls, by operation and kind (problem slug)",
+            ["operation", "kind"],
+            registry=registry,
+        )
+
+    def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
+        """A new gauge in this registry (import progress, queue depths, ...)."""
+        return Gauge(name, documentation, labels, registry=self.registry)
+
+    def request_answered(
+        self, method: str, route: str | None, status: int | str, seconds: float
+    ) -> None:
+        route = route or UNMATCHED_ROUTE
+        method = method if method in _METHODS else "OTHER"
+        self.requests.labels(method=method, route=route, status=str(status)).inc()
+        self.request_duration.labels(method=method, route=route).observe(seconds)
+
+    def document_ingested(self, *, created: bool, channel: str) -> None:
+        outcome = "created" if created else "duplicate"
+        self.documents.labels(channel=channel, outcome=outcome).inc()
+
+    def storage_call(self, operation: str, outcome: str, seconds: float) -> None:
+        self.storage_operations.labels(operation=operation, outcome=outcome).inc()
+        self.storage_duration.labels(operation=operation).observe(seconds)

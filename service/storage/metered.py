@@ -1,0 +1,81 @@
+"""A storage port that measures another: counts, latency and errors of every port call.
+
+It wraps whichever adapter the application runs on (S3, or a test's fake), so boto3 stays
+in `s3.py` and the metrics stay out of it. Outcomes: `ok`, `not_found` (a missing key is
+an answer, not a failure), `cancelled` and `error`, whose kind is the problem slug of the exception
+(`storage-unavailable`, `storage-error`, ...).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable, Awaitable
+from typing import TypeVar
+
+from service.errors import ObjectNotFound, VellumError
+from service.metrics import Metrics
+from service.storage.port import BulkStore, Upload
+
+T = TypeVar("T")
+
+
+class MeteredStore:
+    """`BulkStore` (and so `ObjectStore`) over `inner`, recording each call in `metrics`."""
+
+    def __init__(self, inner: BulkStore, metrics: Metrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    async def _measure(self, operation: str, call: Awaitable[T]) -> T:
+        started = time.perf_counter()
+        outcome = "cancelled"  # unless the call returns or raises
+        try:
+            result = await call
+            outcome = "ok"
+            return result
+        except ObjectNotFound:
+            outcome = "not_found"
+            raise
+        except Exception as exc:
+            outcome = "error"
+            kind = exc.slug if isinstance(exc, VellumError) else "unexpected"
+            self.metrics.storage_errors.labels(operation=operation, kind=kind).inc()
+            raise
+        finally:
+            self.metrics.storage_call(operation, outcome, time.perf_counter() - started)
+
+    async def put_if_absent(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str
+    ) -> bool:
+        return await self._measure(
+            "put_if_absent",
+            self.inner.put_if_absent(key, data, sha256=sha256, content_type=content_type),
+        )
+
+    async def get(self, key: str) -> bytes:
+        return await self._measure("get", self.inner.get(key))
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        return await self._measure("list_keys", self.inner.list_keys(prefix))
+
+    async def check(self) -> None:
+        await self._measure("check", self.inner.check())
+
+    async def upload(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int
+    ) -> Upload:
+        return await self._measure(
+            "upload", self.inner.upload(key, chunks, content_type=content_type, limit=limit)
+        )
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        return await self._measure("get_range", self.inner.get_range(key, start, end))
+
+    async def size(self, key: str) -> int:
+        return await self._measure("size", self.inner.size(key))
+
+    async def stored_sha256(self, key: str) -> str | None:
+        return await self._measure("stored_sha256", self.inner.stored_sha256(key))
+
+    async def list_prefixes(self, prefix: str) -> list[str]:
+        return await self._measure("list_prefixes", self.inner.list_prefixes(prefix))

@@ -1,0 +1,285 @@
+"""Every endpoint of the HTTP API, declared: one `Route` per method and path.
+
+Bodies are named by the msgspec types they are encoded from, parameters and headers by
+name (PARAMETERS, HEADERS), and errors by the problem classes of service.errors that the
+route can raise. service.web.openapi generates the OpenAPI document from this table;
+adding a route to the app means adding an entry here (tests/test_openapi.py checks).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from service.errors import (
+    DigestMismatch,
+    DocumentNotFound,
+    IntegrityError,
+    InvalidDocument,
+    InvalidEncoding,
+    MalformedDigest,
+    MalformedId,
+    MalformedJson,
+    MetadataTooLarge,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    StorageError,
+    StorageUnavailable,
+    UnknownCharset,
+    UnknownField,
+    UnsupportedMediaType,
+    VellumError,
+    VersionNotFound,
+)
+from service.jobs.model import JobStatus
+from service.types import (
+    DocumentId,
+    DocumentIn,
+    DocumentReceipt,
+    Health,
+    Record,
+    Version,
+    VersionList,
+)
+
+JSON = "application/json"
+
+RequestId = Annotated[str, Meta(pattern="^[A-Za-z0-9._:-]{1,128}$")]
+DigestField = Annotated[str, Meta(description="RFC 9530: `sha-256=:<base64>:`")]
+Seconds = Annotated[int, Meta(ge=0)]
+JobId = Annotated[str, Meta(pattern="^[a-z2-7]{32}$", description="32 characters of base32")]
+NDJSON = "application/x-ndjson"
+JsonObject = dict[str, Any]
+
+
+class Content(msgspec.Struct, frozen=True):
+    media_type: str
+    shape: Any  # a type msgspec describes: a Struct, str, dict[str, Any], ...
+
+
+class Answer(msgspec.Struct, frozen=True):
+    status: int
+    description: str
+    content: tuple[Content, ...] = ()
+    headers: tuple[str, ...] = ()  # names in HEADERS; X-Request-ID is always added
+
+
+class Parameter(msgspec.Struct, frozen=True):
+    where: Literal["path", "query", "header"]
+    shape: Any
+    description: str
+    required: bool = False
+
+
+class Header(msgspec.Struct, frozen=True):
+    shape: Any
+    description: str
+
+
+class Route(msgspec.Struct, frozen=True, kw_only=True):
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    answers: tuple[Answer, ...]
+    body: tuple[Content, ...] = ()
+    body_description: str = ""
+    parameters: tuple[str, ...] = ()  # names in PARAMETERS; X-Request-ID is always added
+    problems: tuple[type[VellumError], ...] = ()  # besides internal-error (500)
+
+
+PARAMETERS = {
+    "id": Parameter("path", DocumentId, "The document id.", required=True),
+    "version": Parameter("query", Version, "A record version; the latest when absent."),
+    "job": Parameter("path", JobId, "The import job id.", required=True),
+    "X-Request-ID": Parameter(
+        "header", RequestId, "Your request id, echoed back; a new one is made if invalid."
+    ),
+    "If-None-Match": Parameter("header", str, "ETags you hold: 304 if one matches."),
+    "Content-Digest": Parameter(
+        "header", DigestField, "Digest of the body (`sha-256` or `sha-512`), checked first."
+    ),
+}
+HEADERS = {
+    "X-Request-ID": Header(RequestId, "The request id (yours if valid, else a new one)."),
+    "Location": Header(str, "The new resource: `/v1/documents/{id}`, `/v1/imports/{job}`."),
+    "ETag": Header(str, "Strong entity tag of this representation."),
+    "Cache-Control": Header(str, "`immutable` for a fixed version, else `no-cache`."),
+    "Repr-Digest": Header(DigestField, "SHA-256 of the original bytes (RFC 9530)."),
+    "Retry-After": Header(Seconds, "Seconds to wait before retrying."),
+    "Allow": Header(str, "The methods the path has."),
+}
+
+_STORAGE = (StorageUnavailable, StorageError)
+_READ = (MalformedId, DocumentNotFound, *_STORAGE)
+_RECEIPT = (Content(JSON, DocumentReceipt),)
+_JOB = (Content(JSON, JobStatus),)
+_JOB_READ = (MalformedId, NotFound, *_STORAGE)
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        method="POST",
+        path="/v1/documents",
+        operation_id="createDocument",
+        summary="Ingest one article",
+        body=(Content("text/plain", str), Content(JSON, DocumentIn)),
+        body_description=(
+            "The raw article as `text/plain; charset=…` (any charset Python decodes; UTF-8"
+            " when none is given), or a JSON `DocumentIn` (UTF-8). The original of a JSON"
+            " body is its `text` encoded as UTF-8."
+        ),
+        parameters=("Content-Digest",),
+        answers=(
+            Answer(201, "Created: the document is archived.", _RECEIPT, ("Location",)),
+            Answer(200, "Duplicate: the document was archived already.", _RECEIPT, ("Location",)),
+        ),
+        problems=(
+            MalformedJson,
+            InvalidEncoding,
+            MalformedDigest,
+            DigestMismatch,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            UnknownCharset,
+            InvalidDocument,
+            UnknownField,
+            MetadataTooLarge,
+            *_STORAGE,
+        ),
+    ),
+    Route(
+        method="GET",
+        path="/v1/documents/{id}",
+        operation_id="getDocument",
+        summary="A record version as stored (the latest by default)",
+        parameters=("id", "version", "If-None-Match"),
+        answers=(
+            Answer(200, "The record.", (Content(JSON, Record),), ("ETag", "Cache-Control")),
+            Answer(304, "Not modified.", (), ("ETag", "Cache-Control")),
+        ),
+        problems=(*_READ, VersionNotFound),
+    ),
+    Route(
+        method="GET",
+        path="/v1/documents/{id}/original",
+        operation_id="getOriginal",
+        summary="The exact original bytes, with their original media type",
+        parameters=("id", "If-None-Match"),
+        answers=(
+            Answer(
+                200,
+                "The original bytes (`text/plain` with the charset they were posted in).",
+                (Content("text/plain", str),),
+                ("Repr-Digest", "ETag", "Cache-Control"),
+            ),
+            Answer(304, "Not modified.", (), ("Repr-Digest", "ETag", "Cache-Control")),
+        ),
+        problems=(*_READ, IntegrityError),
+    ),
+    Route(
+        method="GET",
+        path="/v1/documents/{id}/provenance",
+        operation_id="getProvenance",
+        summary="Provenance of a record version as W3C PROV-O JSON-LD",
+        parameters=("id", "version"),
+        answers=(Answer(200, "PROV-O JSON-LD.", (Content("application/ld+json", JsonObject),)),),
+        problems=(*_READ, VersionNotFound),
+    ),
+    Route(
+        method="GET",
+        path="/v1/documents/{id}/versions",
+        operation_id="listVersions",
+        summary="The record versions of a document, oldest first",
+        parameters=("id",),
+        answers=(Answer(200, "The versions.", (Content(JSON, VersionList),)),),
+        problems=_READ,
+    ),
+    Route(
+        method="POST",
+        path="/v1/imports",
+        operation_id="createImport",
+        summary="Start a bulk import: NDJSON, one `DocumentIn` per line",
+        body=(Content(NDJSON, str),),
+        body_description="One JSON document per line, as the JSON body of POST /v1/documents.",
+        answers=(Answer(202, "Archived and queued.", _JOB, ("Location",)),),
+        problems=(PayloadTooLarge, UnsupportedMediaType, *_STORAGE),
+    ),
+    Route(
+        method="GET",
+        path="/v1/imports/{job}",
+        operation_id="getImport",
+        summary="An import job's state and counts",
+        parameters=("job",),
+        answers=(Answer(200, "The job.", _JOB),),
+        problems=_JOB_READ,
+    ),
+    Route(
+        method="DELETE",
+        path="/v1/imports/{job}",
+        operation_id="cancelImport",
+        summary="Cancel an import job (it stops at its next chunk)",
+        parameters=("job",),
+        answers=(Answer(202, "Cancelling (or finished already).", _JOB),),
+        problems=_JOB_READ,
+    ),
+    Route(
+        method="GET",
+        path="/v1/imports/{job}/errors",
+        operation_id="getImportErrors",
+        summary='The failed lines: NDJSON of `{"line": n, "problem": {...}}`',
+        parameters=("job",),
+        answers=(Answer(200, "NDJSON, in line order.", (Content(NDJSON, str),)),),
+        problems=_JOB_READ,
+    ),
+    Route(
+        method="GET",
+        path="/v1/imports/{job}/results",
+        operation_id="getImportResults",
+        summary='The stored lines: NDJSON of `{"line": n, "id": ..., "outcome": ...}`',
+        parameters=("job",),
+        answers=(Answer(200, "NDJSON, in line order.", (Content(NDJSON, str),)),),
+        problems=_JOB_READ,
+    ),
+    Route(
+        method="GET",
+        path="/healthz",
+        operation_id="healthz",
+        summary="Liveness: 200 while the process serves HTTP (also while draining)",
+        answers=(Answer(200, "Alive.", (Content(JSON, Health),)),),
+    ),
+    Route(
+        method="GET",
+        path="/readyz",
+        operation_id="readyz",
+        summary="Readiness: not draining, and a real storage call succeeds",
+        answers=(Answer(200, "Ready.", (Content(JSON, Health),)),),
+        problems=(ServiceUnavailable, *_STORAGE),
+    ),
+    Route(
+        method="GET",
+        path="/openapi.json",
+        operation_id="openapi",
+        summary="This OpenAPI 3.1 document: the machine-readable contract",
+        answers=(Answer(200, "OpenAPI 3.1.", (Content(JSON, JsonObject),)),),
+    ),
+    Route(
+        method="GET",
+        path="/metrics",
+        operation_id="metrics",
+        summary="Prometheus metrics (OpenMetrics when the Accept header asks for it)",
+        answers=(
+            Answer(
+                200,
+                "The Prometheus text exposition format.",
+                (Content("text/plain", str), Content("application/openmetrics-text", str)),
+            ),
+        ),
+    ),
+)
+
+# Answers any path can give: a path no route has, a method the path does not have.
+ANY_PATH = {"NotFound": (NotFound,), "MethodNotAllowed": (MethodNotAllowed,)}

@@ -1,0 +1,128 @@
+"""Handlers of /v1/imports: start a bulk import, follow it, read its errors and results."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgspec
+from aiohttp import web
+
+from service import media
+from service.errors import NotFound, ObjectNotFound, PayloadTooLarge, UnsupportedMediaType
+from service.jobs import model
+from service.jobs.imports import Jobs, now_text
+from service.web.middlewares import REQUEST_ID
+from service.web.state import CONFIG, IMPORT_WAKE, JOBS
+
+NDJSON = "application/x-ndjson"
+_ACCEPTED = (NDJSON, "application/jsonl", "application/x-jsonlines")
+_json = msgspec.json.Encoder()
+
+
+async def create_import(request: web.Request) -> web.Response:
+    """Stream the body into storage (never whole in memory), then queue the job: 202."""
+    declared = media.parse_media_type(request.headers.get("Content-Type"))
+    if declared.essence not in _ACCEPTED:
+        raise UnsupportedMediaType(
+            f"{declared.essence!r} is not accepted; send {NDJSON}", supported=list(_ACCEPTED)
+        )
+    config = request.app[CONFIG]
+    jobs = request.app[JOBS]
+    job = model.new_job_id()
+    lines = _LineCounter()
+
+    async def body() -> AsyncIterator[bytes]:
+        async for chunk in request.content.iter_chunked(1 << 20):
+            lines.feed(chunk)
+            yield chunk
+
+    if request.content_length is not None and request.content_length > config.max_import_bytes:
+        raise PayloadTooLarge(
+            f"the import is larger than the limit of {config.max_import_bytes} bytes",
+            limit_bytes=config.max_import_bytes,
+        )
+    uploaded = await jobs.store.upload(
+        model.input_key(job), body(), content_type=NDJSON, limit=config.max_import_bytes
+    )
+    manifest = model.Manifest(
+        job=job,
+        created_at=now_text(),
+        channel="http",
+        input_key=model.input_key(job),
+        input_bytes=uploaded.size,
+        input_sha256=uploaded.sha256.hex(),
+        input_lines=lines.count,
+        request_id=request[REQUEST_ID],
+    )
+    checkpoint = await jobs.create(manifest)
+    request.app[IMPORT_WAKE].set()
+    status = model.JobStatus.of(manifest, checkpoint)
+    return web.Response(
+        status=202,
+        body=_json.encode(status),
+        content_type="application/json",
+        headers={"Location": status.links.self},
+    )
+
+
+async def get_import(request: web.Request) -> web.Response:
+    jobs, job = await _job(request)
+    status = model.JobStatus.of(await jobs.manifest(job), await jobs.latest(job))
+    return web.Response(body=_json.encode(status), content_type="application/json")
+
+
+async def cancel_import(request: web.Request) -> web.Response:
+    """Ask for the job to stop; it ends `cancelled` at its next chunk boundary."""
+    jobs, job = await _job(request)
+    latest = await jobs.latest(job)
+    if latest.state not in model.TERMINAL:
+        await jobs.cancel(job)
+    status = model.JobStatus.of(await jobs.manifest(job), latest)
+    return web.Response(status=202, body=_json.encode(status), content_type="application/json")
+
+
+async def get_errors(request: web.Request) -> web.StreamResponse:
+    return await _stream_chunks(request, "errors")
+
+
+async def get_results(request: web.Request) -> web.StreamResponse:
+    return await _stream_chunks(request, "results")
+
+
+async def _stream_chunks(request: web.Request, kind: str) -> web.StreamResponse:
+    """The job's entries of one kind as NDJSON, in line order, chunk by chunk."""
+    jobs, job = await _job(request)
+    keys = await jobs.chunks(job, kind)
+    response = web.StreamResponse(headers={"Content-Type": NDJSON})
+    await response.prepare(request)
+    for key in keys:
+        await response.write(await jobs.store.get(key))
+    await response.write_eof()
+    return response
+
+
+async def _job(request: web.Request) -> tuple[Jobs, str]:
+    job = model.parse_job_id(request.match_info["job"])
+    jobs = request.app[JOBS]
+    try:
+        await jobs.manifest(job)
+    except ObjectNotFound:
+        raise NotFound(f"no import job {job}", job=job) from None
+    return jobs, job
+
+
+class _LineCounter:
+    """Counts the lines of a stream: newlines, plus a last line without one."""
+
+    def __init__(self) -> None:
+        self.newlines = 0
+        self.open_line = False
+
+    def feed(self, chunk: bytes) -> None:
+        if chunk:
+            self.newlines += chunk.count(b"\n")
+            self.open_line = not chunk.endswith(b"\n")
+
+    @property
+    def count(self) -> int:
+        return self.newlines + (1 if self.open_line else 0)

@@ -1,0 +1,97 @@
+"""`vellum import` and `vellum get` as a user runs them, against a real S3 server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from service.storage.s3 import S3ObjectStore, S3Settings
+from tests.conftest import all_keys
+from tests.servers import s3_environment
+from tests.test_imports import build_input
+
+
+def vellum(settings: S3Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VELLUM_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env={**clean, **s3_environment(settings)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def summary_counts(output: str) -> tuple[int, int, int, int]:
+    found = re.search(
+        r"([\d,]+) lines: ([\d,]+) created, ([\d,]+) duplicates, ([\d,]+) failed", output
+    )
+    assert found, output
+    total, created, duplicates, failed = (int(group.replace(",", "")) for group in found.groups())
+    return total, created, duplicates, failed
+
+
+def test_import_a_file_then_run_it_again(
+    tmp_path: Path, s3_settings: S3Settings, store: S3ObjectStore
+) -> None:
+    lines = 700
+    body, bad, repeats = build_input(lines, seed=3)
+    source = tmp_path / "input.ndjson"
+    source.write_bytes(body)
+
+    first = vellum(s3_settings, "import", str(source))
+    assert first.returncode == 1, first.stderr  # some lines failed
+    expected = (lines, lines - len(bad) - len(repeats), len(repeats), len(bad))
+    assert summary_counts(first.stdout) == expected
+    job = re.search(r"import ([a-z2-7]{32}): succeeded", first.stdout)
+    assert job, first.stdout
+    records = [key for key in asyncio.run(all_keys(store)) if key.startswith("records/")]
+    assert len(records) == expected[1]
+
+    again = vellum(s3_settings, "import", str(source))
+    assert f"import {job.group(1)}: succeeded" in again.stdout  # the same job, found again
+    assert summary_counts(again.stdout) == expected
+    assert len([k for k in asyncio.run(all_keys(store)) if k.startswith("records/")]) == expected[1]
+
+
+def test_import_one_shard(tmp_path: Path, s3_settings: S3Settings) -> None:
+    source = tmp_path / "input.ndjson"
+    source.write_bytes(
+        b"".join(json.dumps({"text": f"line {n}"}).encode() + b"\n" for n in range(1, 11))
+    )
+    result = vellum(s3_settings, "import", str(source), "--shard", "1/3")
+    assert result.returncode == 0, result.stderr
+    assert summary_counts(result.stdout) == (3, 3, 0, 0)  # lines 2, 5, 8
+    bad = vellum(s3_settings, "import", str(source), "--shard", "3/3")
+    assert bad.returncode == 2
+    assert "shard" in bad.stderr
+
+
+def test_get_prints_the_record_and_the_original(tmp_path: Path, s3_settings: S3Settings) -> None:
+    source = tmp_path / "one.ndjson"
+    text = "A single “quoted” document."
+    source.write_text(json.dumps({"text": text}, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert vellum(s3_settings, "import", str(source)).returncode == 0
+    listing = asyncio.run(_record_ids(s3_settings))
+    (document_id,) = listing
+    record = vellum(s3_settings, "get", document_id)
+    assert record.returncode == 0, record.stderr
+    assert json.loads(record.stdout)["text"] == text
+    original = vellum(s3_settings, "get", document_id, "--original")
+    assert original.stdout == text
+    missing = vellum(s3_settings, "get", "a" * 32)
+    assert missing.returncode == 2
+    assert "no document" in missing.stderr
+
+
+async def _record_ids(settings: S3Settings) -> list[str]:
+    store = S3ObjectStore(settings)
+    try:
+        return sorted({key.split("/")[1] for key in await store.list_keys("records/")})
+    finally:
+        store.close()

@@ -1,0 +1,131 @@
+"""`vellum verify` finds corruption and loss; `vellum reprocess` adds versions, keeps old ones."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import msgspec
+
+from service import ids
+from service.archive import Archive
+from service.jobs.reprocess import document_ids, reprocess
+from service.jobs.verify import verify
+from service.storage.s3 import S3Settings
+from service.types import record_decoder
+from tests.servers import s3_environment
+from tests.test_faults import FailingRecordWrites
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "records" / "vellum.article-1.json"
+SEED = Path(__file__).resolve().parents[1] / "seeds" / "01-nested-quotes.txt"
+
+
+def raw_client(settings: S3Settings):  # type: ignore[no-untyped-def]
+    """A plain boto3 client, to damage objects the way bit rot or an operator would."""
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.endpoint,
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=settings.secret_access_key,
+        region_name="us-east-1",
+    )
+
+
+def flip_a_bit(settings: S3Settings, key: str) -> None:
+    """Rewrite the object with one bit flipped, keeping the digest stored with it."""
+    client = raw_client(settings)
+    full = f"{settings.prefix}/{key}"
+    head = client.head_object(Bucket=settings.bucket, Key=full)
+    data = bytearray(client.get_object(Bucket=settings.bucket, Key=full)["Body"].read())
+    data[len(data) // 2] ^= 0x01
+    client.put_object(Bucket=settings.bucket, Key=full, Body=bytes(data), Metadata=head["Metadata"])
+
+
+async def post(client, text: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    response = await client.post("/v1/documents", json={"text": text})
+    assert response.status == 201
+    record: dict[str, object] = await (
+        await client.get(f"/v1/documents/{(await response.json())['id']}")
+    ).json()
+    return record
+
+
+async def test_verify_finds_flipped_bits_lost_and_unreferenced_objects(
+    make_client, store, s3_settings
+) -> None:
+    client = await make_client(store)
+    healthy = await post(client, "This document stays healthy.")
+    rotten_original = await post(client, "This original will rot.")
+    rotten_record = await post(client, "This record will rot.")
+    lost = await post(client, "This original will be deleted.")
+    failing = await make_client(FailingRecordWrites(store))
+    assert (await failing.post("/v1/documents", json={"text": "Half written."})).status == 503
+
+    assert (await verify(store)).findings[0].kind == "unreferenced"  # only the half-written one
+    flip_a_bit(s3_settings, rotten_original["original"]["key"])  # type: ignore[index]
+    flip_a_bit(s3_settings, ids.record_key(rotten_record["id"], 1))  # type: ignore[arg-type]
+    raw_client(s3_settings).delete_object(
+        Bucket=s3_settings.bucket,
+        Key=f"{s3_settings.prefix}/{lost['original']['key']}",  # type: ignore[index]
+    )
+
+    report = await verify(store)
+    found = {(finding.kind, finding.key) for finding in report.findings}
+    half_written = "originals/sha256/" + hashlib.sha256(b"Half written.").hexdigest()
+    assert found == {
+        ("corrupt", rotten_original["original"]["key"]),  # type: ignore[index]
+        ("corrupt", ids.record_key(rotten_record["id"], 1)),  # type: ignore[arg-type]
+        ("missing", lost["original"]["key"]),  # type: ignore[index]
+        ("unreferenced", half_written),
+    }
+    assert healthy["original"]["key"] not in {key for _, key in found}  # type: ignore[index]
+    assert (report.originals, report.records) == (4, 4)
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VELLUM_"))}
+    cli = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "service.cli", "verify"],
+        env={**clean, **s3_environment(s3_settings)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 1
+    assert "4 findings" in cli.stdout
+    assert f"missing: {lost['original']['key']}" in cli.stdout  # type: ignore[index]
+
+
+async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
+    original = SEED.read_bytes()
+    old = msgspec.structs.replace(
+        record_decoder.decode(FIXTURE.read_bytes()),
+        provenance=msgspec.structs.replace(
+            record_decoder.decode(FIXTURE.read_bytes()).provenance, normalizer_version="0.1"
+        ),
+    )
+    archive = Archive(store)
+    await archive.put_original(
+        original, sha256=hashlib.sha256(original).digest(), media_type="text/plain"
+    )
+    await archive.put_record(old)
+    old_bytes = (await archive.stored_record(old.id, 1)).data
+
+    first = await reprocess(archive, await document_ids(store))
+    assert first.written == [old.id]
+    assert await archive.versions(old.id) == [1, 2]
+    assert (await archive.stored_record(old.id, 1)).data == old_bytes  # untouched
+    new = await archive.record(old.id)
+    assert new.version == 2
+    assert new.provenance.derived_from.previous_version == 1
+    assert new.provenance.normalizer_version != "0.1"
+    assert new.provenance.received_at == old.provenance.received_at
+    assert new.text == old.text
+
+    again = await reprocess(archive, [old.id])
+    assert (again.written, again.current) == ([], [old.id])
+    assert await archive.versions(old.id) == [1, 2]

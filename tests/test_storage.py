@@ -1,0 +1,84 @@
+"""The S3 adapter against a real SeaweedFS: the port's contract, bulk operations included."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+
+import pytest
+
+from service.errors import ObjectNotFound, PayloadTooLarge, StorageError
+from service.storage.s3 import PART_BYTES
+
+
+def sha(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+async def test_put_if_absent_creates_once_and_never_overwrites(store) -> None:
+    assert await store.put_if_absent(
+        "a/1", b"first", sha256=sha(b"first"), content_type="text/plain"
+    )
+    assert not await store.put_if_absent(
+        "a/1", b"second", sha256=sha(b"second"), content_type="text/plain"
+    )
+    assert await store.get("a/1") == b"first"
+
+
+async def test_the_server_verifies_the_checksum(store) -> None:
+    with pytest.raises(StorageError):
+        await store.put_if_absent("a/bad", b"data", sha256=sha(b"other"), content_type="text/plain")
+    assert await store.list_keys("a/") == []
+
+
+async def test_concurrent_creates_of_one_key_have_one_winner(store) -> None:
+    results = await asyncio.gather(
+        *(
+            store.put_if_absent("race", b"x", sha256=sha(b"x"), content_type="text/plain")
+            for _ in range(20)
+        )
+    )
+    assert sum(results) == 1
+
+
+async def test_missing_key_is_object_not_found(store) -> None:
+    with pytest.raises(ObjectNotFound):
+        await store.get("nothing/here")
+    with pytest.raises(ObjectNotFound):
+        await store.size("nothing/here")
+
+
+async def test_list_keys_and_prefixes(store) -> None:
+    for key in ("jobs/b/x", "jobs/a/y", "jobs/a/z", "other"):
+        await store.put_if_absent(key, b"", sha256=sha(b""), content_type="text/plain")
+    assert await store.list_keys("jobs/") == ["jobs/a/y", "jobs/a/z", "jobs/b/x"]
+    assert await store.list_prefixes("jobs/") == ["jobs/a/", "jobs/b/"]
+
+
+async def chunks_of(data: bytes, size: int):  # type: ignore[no-untyped-def]
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def test_upload_streams_parts_and_ranges_read_back(store) -> None:
+    data = os.urandom(PART_BYTES * 2 + 12345)
+    uploaded = await store.upload(
+        "big/input", chunks_of(data, 1 << 20), content_type="application/x-ndjson", limit=len(data)
+    )
+    assert uploaded.size == len(data)
+    assert uploaded.sha256 == sha(data)
+    assert await store.size("big/input") == len(data)
+    assert (
+        await store.get_range("big/input", PART_BYTES - 10, PART_BYTES + 10)
+        == data[PART_BYTES - 10 : PART_BYTES + 10]
+    )
+    assert await store.get_range("big/input", len(data) - 5, len(data) + 100) == data[-5:]
+
+
+async def test_upload_over_its_limit_leaves_nothing(store) -> None:
+    with pytest.raises(PayloadTooLarge):
+        await store.upload(
+            "big/too-large", chunks_of(b"x" * 5000, 1000), content_type="text/plain", limit=4999
+        )
+    assert await store.list_keys("big/") == []

@@ -22,7 +22,7 @@ from types import FrameType
 
 from bench import corpus, normalizer, procstat, report, vellum_load
 from bench.measure import BenchError, Phase, Timings, summarize
-from bench.processes import Server, seaweedfs, vellum
+from bench.processes import IMPORT_CONCURRENCY, Server, seaweedfs, vellum
 from bench.s3_ceiling import Ceiling
 from bench.settings import Settings, parse
 from service import __version__
@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _progress("interrupted; servers stopped")
         return 130
     print(report.table(results))
+    print(report.describe_import(results.bulk_import))
     print(normalizer.describe(results.normalizer))
     print(report.summary(results))
     report.write(results, Path(settings.output))
@@ -74,6 +75,7 @@ def _run(settings: Settings) -> report.Results:
         )
         with run.meter.window() as whole:
             phases = run.all_phases(s3, f"bench/{run_id}/boto3", server)
+            bulk_import = run.bulk_import(server)
     return report.Results(
         date=started_at.isoformat(timespec="seconds"),
         machine=procstat.machine(),
@@ -86,6 +88,7 @@ def _run(settings: Settings) -> report.Results:
         phases=phases,
         ratios=report.ratios(phases),
         normalizer=normalizer_result,
+        bulk_import=bulk_import,
     )
 
 
@@ -131,6 +134,28 @@ class Run:
             timings = vellum_load.get_documents(server.url, ids, concurrency)
         self._add("vellum", "read", concurrency, timings, cpu)
         return self.phases
+
+    def bulk_import(self, server: Server) -> report.ImportResult:
+        """One import of `docs` new documents, against the ingest ceiling at its concurrency."""
+        documents = self.documents.take(self.settings.docs)
+        _progress(f"vellum import: {len(documents)} documents in one NDJSON body")
+        with self.meter.window() as cpu:
+            seconds, status = vellum_load.import_documents(server.url, documents)
+        ceiling = min(  # the ingest ceiling nearest the import's concurrency
+            (p for p in self.phases if (p.target, p.operation) == ("boto3", "ingest")),
+            key=lambda phase: abs(phase.concurrency - IMPORT_CONCURRENCY),
+        )
+        stored = status.total - status.failed
+        return report.ImportResult(
+            docs=stored,
+            failed=status.failed,
+            seconds=seconds,
+            docs_per_second=stored / seconds,
+            ratio_to_ingest_ceiling=stored / seconds / ceiling.docs_per_second,
+            concurrency=ceiling.concurrency,
+            vellum_cpu_ms_per_doc=cpu.usage.processes["vellum"] * 1000 / max(stored, 1),
+            vellum_peak_rss_mib=procstat.peak_rss_mib(server.pid),
+        )
 
     def _add(
         self,

@@ -52,6 +52,9 @@ def seaweedfs(workdir: Path, bucket: str) -> Iterator[tuple[S3Settings, int]]:
         server.stop()
 
 
+IMPORT_CONCURRENCY = 16
+
+
 @contextlib.contextmanager
 def vellum(s3: S3Settings, prefix: str, workdir: Path) -> Iterator[Server]:
     """`vellum serve` on a free loopback port, storing under `prefix`; healthy when entered."""
@@ -67,6 +70,7 @@ def vellum(s3: S3Settings, prefix: str, workdir: Path) -> Iterator[Server]:
         "VELLUM_S3_PREFIX": prefix,
         "VELLUM_LOG_FORMAT": "json",
         "VELLUM_LOG_LEVEL": "warning",  # no per-request lines: they would cost CPU
+        "VELLUM_IMPORT_CONCURRENCY": str(IMPORT_CONCURRENCY),  # as the C=16 ceiling
         "AWS_ACCESS_KEY_ID": s3.access_key_id,
         "AWS_SECRET_ACCESS_KEY": s3.secret_access_key,
     }

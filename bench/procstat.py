@@ -139,3 +139,11 @@ def machine() -> Machine:
         python=platform.python_version(),
         kernel=platform.release(),
     )
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's resident-set high-water mark (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0

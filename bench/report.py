@@ -33,6 +33,19 @@ class Ratio(msgspec.Struct, frozen=True):
     p99: float
 
 
+class ImportResult(msgspec.Struct, frozen=True):
+    """One NDJSON import through the API: no HTTP request per document."""
+
+    docs: int
+    failed: int
+    seconds: float
+    docs_per_second: float
+    ratio_to_ingest_ceiling: float  # ÷ the boto3 PUT-pair ceiling at the same concurrency
+    concurrency: int
+    vellum_cpu_ms_per_doc: float
+    vellum_peak_rss_mib: float  # the server's high-water mark over the whole run
+
+
 class Results(msgspec.Struct, frozen=True, kw_only=True):
     date: str
     machine: Machine
@@ -45,6 +58,7 @@ class Results(msgspec.Struct, frozen=True, kw_only=True):
     phases: list[Phase]
     ratios: list[Ratio]
     normalizer: NormalizerResult
+    bulk_import: ImportResult
 
 
 def ratios(phases: list[Phase]) -> list[Ratio]:
@@ -121,6 +135,15 @@ def table(results: Results) -> str:
         for row in rows
     )
     return "\n".join(lines)
+
+
+def describe_import(result: ImportResult) -> str:
+    return (
+        f"import: {result.docs} docs in {result.seconds:.1f} s = {result.docs_per_second:.1f} "
+        f"docs/s ({result.ratio_to_ingest_ceiling:.2f}× the boto3 ceiling at "
+        f"C={result.concurrency}), {result.vellum_cpu_ms_per_doc:.1f} ms Vellum CPU per doc, "
+        f"{result.failed} failed; Vellum peak RSS {result.vellum_peak_rss_mib:.0f} MiB"
+    )
 
 
 def summary(results: Results) -> str:

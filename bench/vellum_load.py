@@ -94,3 +94,43 @@ def get_documents(url: str, ids: list[str], concurrency: int) -> Timings:
         return len(body)
 
     return asyncio.run(_run(len(ids), concurrency, get))
+
+
+class _JobStatus(msgspec.Struct):
+    state: str
+    total: int
+    created: int
+    failed: int
+
+
+_job_status = msgspec.json.Decoder(_JobStatus)
+_TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def import_documents(url: str, documents: list[bytes]) -> tuple[float, _JobStatus]:
+    """POST one NDJSON import of `documents` and wait for the job to end.
+
+    Returns the seconds from sending the request to seeing the job end, and its status.
+    """
+
+    async def run() -> tuple[float, _JobStatus]:
+        body = b"".join(
+            msgspec.json.encode({"text": document.decode("utf-8")}) + b"\n"
+            for document in documents
+        )
+        async with aiohttp.ClientSession() as session:
+            began = time.perf_counter()
+            async with session.post(
+                f"{url}/v1/imports", data=body, headers={"Content-Type": "application/x-ndjson"}
+            ) as response:
+                answer = await response.read()
+                _check(response.status, 202, answer)
+                location = response.headers["Location"]
+            while True:
+                async with session.get(f"{url}{location}") as response:
+                    status = _job_status.decode(await response.read())
+                if status.state in _TERMINAL:
+                    return time.perf_counter() - began, status
+                await asyncio.sleep(0.05)
+
+    return asyncio.run(run())

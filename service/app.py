@@ -97,7 +97,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 async def _import_worker(app: web.Application) -> AsyncIterator[None]:
     """Run open import jobs in the background, unless VELLUM_IMPORT_WORKER=false."""
-    config = app[CONFIG]
+    config, metrics = app[CONFIG], app[METRICS]
     if not config.import_worker:
         yield
         return
@@ -109,6 +109,9 @@ async def _import_worker(app: web.Application) -> AsyncIterator[None]:
         max_metadata_bytes=config.max_metadata_bytes,
         concurrency=config.import_concurrency,
         lease_seconds=config.import_lease_seconds,
+        on_chunk=lambda done: metrics.import_chunk(
+            created=done.created, duplicates=done.duplicates, failed=done.failed
+        ),
     )
     worker = Worker(app[JOBS], runner, app[IMPORT_WAKE])
     task = asyncio.create_task(worker.run())

@@ -5,6 +5,8 @@
     vellum_http_requests_in_flight                           requests being served now
     vellum_http_requests_shed_total                          refused with 503 under load
     vellum_documents_total{channel, outcome}                 ingests: created or duplicate
+    vellum_import_lines_total{outcome}                       import lines: created,
+                                                             duplicate or failed
     vellum_storage_operations_total{operation, outcome}      storage port calls
     vellum_storage_operation_duration_seconds{operation}     their latency histogram
     vellum_storage_errors_total{operation, kind}             failed calls by problem slug
@@ -61,6 +63,12 @@ class Metrics:
             ["channel", "outcome"],
             registry=registry,
         )
+        self.import_lines = Counter(
+            "vellum_import_lines",
+            "Lines of import jobs worked through by this server, by outcome",
+            ["outcome"],
+            registry=registry,
+        )
         for outcome in _OUTCOMES:
             self.documents.labels(channel="http", outcome=outcome)  # present at 0
         self.storage_operations = Counter(
@@ -98,6 +106,13 @@ class Metrics:
     def document_ingested(self, *, created: bool, channel: str) -> None:
         outcome = "created" if created else "duplicate"
         self.documents.labels(channel=channel, outcome=outcome).inc()
+
+    def import_chunk(self, *, created: int, duplicates: int, failed: int) -> None:
+        """One chunk of an import done: its lines, and the documents it ingested."""
+        for outcome, lines in (("created", created), ("duplicate", duplicates), ("failed", failed)):
+            self.import_lines.labels(outcome=outcome).inc(lines)
+        self.documents.labels(channel="import", outcome="created").inc(created)
+        self.documents.labels(channel="import", outcome="duplicate").inc(duplicates)
 
     def storage_call(self, operation: str, outcome: str, seconds: float) -> None:
         self.storage_operations.labels(operation=operation, outcome=outcome).inc()

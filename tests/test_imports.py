@@ -104,6 +104,10 @@ async def test_import_counts_errors_and_results_are_exact(client, store) -> None
     stored = {key.split("/")[1] for key in await store.list_keys("records/")}
     assert {entry["id"] for entry in results} == stored  # every result id is retrievable
 
+    scrape = await (await client.get("/metrics")).text()
+    for outcome, expected in (("created", status["created"]), ("failed", status["failed"])):
+        assert f'vellum_import_lines_total{{outcome="{outcome}"}} {float(expected)}' in scrape
+
     record = await (await client.get(f"/v1/documents/{results[0]['id']}")).json()
     assert record["provenance"]["channel"] == "import"
     assert record["provenance"]["import_job"] == status["job"]

@@ -148,7 +148,9 @@ class Runner:
         concurrency: int = 8,
         lease_seconds: float = 60.0,
         progress: Progress | None = None,
+        on_chunk: Callable[[model.Counts], None] | None = None,
     ) -> None:
+        self.on_chunk = on_chunk or (lambda counts: None)
         self.lease_seconds = lease_seconds
         self.jobs = jobs
         self.ingestor = ingestor
@@ -284,12 +286,13 @@ class Runner:
                     content_type="application/x-ndjson",
                 )
         created = sum(1 for entry in results if entry["outcome"] == "created")
-        counts = checkpoint.counts + model.Counts(
+        done = model.Counts(
             total=len(mine),
             created=created,
             duplicates=len(results) - created,
             failed=len(errors),
         )
+        counts = checkpoint.counts + done
         checkpoint = await self.jobs.advance(
             job,
             checkpoint,
@@ -299,6 +302,7 @@ class Runner:
             lease_expires=time.time() + self.lease_seconds,
         )
         self.progress(checkpoint)
+        self.on_chunk(done)
         return checkpoint
 
     def _verify(self, line: Line) -> Submission:

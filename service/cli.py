@@ -4,6 +4,7 @@ vellum serve [--host H] [--port P]              serve the HTTP API (see README.m
 vellum import FILE|s3://bucket/key [--shard i/N] [--url URL]
                                                 bulk-import NDJSON, with a progress bar
 vellum get ID [--original] [--version N]        print a record (or the original bytes)
+vellum export --bagit DIR (--all | ID...)       write each document as a BagIt bag
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import ipaddress
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 import structlog
@@ -62,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     reprocess_parser.add_argument("ids", nargs="*", help="document ids")
     reprocess_parser.add_argument("--all", action="store_true", help="every document")
+    export_parser = commands.add_parser("export", help="write each document as a BagIt bag")
+    export_parser.add_argument("--bagit", required=True, metavar="DIR", help="bags go here")
+    export_parser.add_argument("ids", nargs="*", help="document ids")
+    export_parser.add_argument("--all", action="store_true", help="every document")
     args = parser.parse_args(argv)
     try:
         config = Config.from_env()
@@ -82,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(commands_local.run_verify(config))
         if args.command == "reprocess":
             return asyncio.run(commands_local.run_reprocess(config, args.ids, args.all))
+        if args.command == "export":
+            return asyncio.run(
+                commands_local.run_export(config, Path(args.bagit), args.ids, args.all)
+            )
         return asyncio.run(commands_local.run_get(config, args.id, args.version, args.original))
     except VellumError as exc:
         print(f"vellum: {exc.detail}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""What `vellum import`, `get`, `verify` and `reprocess` do (arguments: `service.cli`)."""
+"""What `vellum import`, `get`, `verify`, `reprocess` and `export` do (arguments: `service.cli`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from service.errors import ConfigError
 from service.ids import parse_id
 from service.ingest import Ingestor
 from service.jobs import model
+from service.jobs.export import export_bags
 from service.jobs.local import READ_BYTES, import_input
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
@@ -84,6 +85,29 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
     for document_id in report.written:
         print(f"new version: {document_id}")
     print(f"{len(report.written)} new versions, {len(report.current)} already current")
+    return 0
+
+
+async def run_export(config: Config, target: Path, ids: list[str], every: bool) -> int:
+    """One bag per document under `target` (layout: service/jobs/export.py)."""
+    if every == bool(ids):
+        raise ConfigError("name document ids, or --all (not both)")
+    async with open_storage(config) as (store, _):
+        archive = Archive(store)
+        chosen = await document_ids(store) if every else [parse_id(i) for i in ids]
+        for document_id in [] if every else chosen:
+            await archive.versions(document_id)  # DocumentNotFound before any bag is made
+        report = await export_bags(
+            archive,
+            store,
+            chosen,
+            target,
+            concurrency=config.import_concurrency,
+            on_bag=lambda document_id, outcome: print(
+                f"{outcome}: {target / document_id}", flush=True
+            ),
+        )
+    print(f"{len(report.written)} bags written, {len(report.skipped)} already there, in {target}")
     return 0
 
 

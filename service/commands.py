@@ -18,7 +18,7 @@ from service.ids import parse_id
 from service.ingest import Ingestor
 from service.jobs import model
 from service.jobs.export import export_bags
-from service.jobs.local import READ_BYTES, import_input
+from service.jobs.local import READ_BYTES, expand_sources, import_input
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
 from service.progress import ImportProgress, summary
@@ -34,18 +34,24 @@ async def run_import(
     succeed."""
     if url is not None:
         return await _import_through(url, source, shard)
+    failed = False
     async with open_storage(config) as (store, _):
-        with ImportProgress() as bar:
-            manifest, final = await import_input(
-                source,
-                store=store,
-                ingestor=Ingestor(Archive(store)),
-                config=config,
-                shard=shard,
-                progress=bar.follow,
-            )
-    print(summary(manifest, final))
-    return 0 if final.state == "succeeded" and final.counts.failed == 0 else 1
+        sources = await expand_sources(source, store, config)
+        for one in sources:
+            with ImportProgress() as bar:
+                manifest, final = await import_input(
+                    one,
+                    store=store,
+                    ingestor=Ingestor(Archive(store)),
+                    config=config,
+                    shard=shard,
+                    progress=bar.follow,
+                )
+            if len(sources) > 1:
+                print(f"{one}:")
+            print(summary(manifest, final))
+            failed |= final.state != "succeeded" or final.counts.failed > 0
+    return 1 if failed else 0
 
 
 async def run_get(config: Config, document_id: str, version: int | None, original: bool) -> int:

@@ -95,3 +95,32 @@ async def _record_ids(settings: S3Settings) -> list[str]:
         return sorted({key.split("/")[1] for key in await store.list_keys("records/")})
     finally:
         store.close()
+
+
+def test_import_every_object_under_an_s3_prefix(
+    s3_settings: S3Settings, store: S3ObjectStore
+) -> None:
+    async def put_inputs() -> None:
+        for name, first in (("a.ndjson", 1), ("b.ndjson", 4)):
+            body = b"".join(
+                json.dumps({"text": f"prefixed {n}"}).encode() + b"\n"
+                for n in range(first, first + 3)
+            )
+
+            async def chunks(data: bytes = body):  # type: ignore[no-untyped-def]
+                yield data
+
+            await store.upload(
+                f"inputs/batch/{name}", chunks(), content_type="application/x-ndjson", limit=10**6
+            )
+
+    asyncio.run(put_inputs())
+    base = f"s3://{s3_settings.bucket}/{s3_settings.prefix}/inputs/batch/"
+    result = vellum(s3_settings, "import", base)
+    assert result.returncode == 0, result.stderr
+    assert f"{base}a.ndjson:" in result.stdout
+    assert f"{base}b.ndjson:" in result.stdout
+    assert result.stdout.count("3 lines: 3 created") == 2
+    elsewhere = vellum(s3_settings, "import", "s3://another-bucket/x.ndjson")
+    assert elsewhere.returncode == 2
+    assert "outside the archive" in elsewhere.stderr

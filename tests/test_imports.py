@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from service.archive import Archive
 from service.ingest import Ingestor
 from service.jobs import model
 from service.jobs.imports import CHUNK_LINES, Jobs, Runner, now_text
+from tests.conftest import CORPUS
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 BAD_LINES: dict[str, bytes] = {
@@ -57,8 +60,8 @@ def build_input(lines: int, seed: int = 7) -> tuple[bytes, dict[int, str], dict[
     return b"\n".join(out) + b"\n", bad, repeats
 
 
-async def wait_done(client, location: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(120):
+async def wait_done(client, location: str, seconds: float = 120) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(seconds):
         while True:
             status: dict[str, Any] = await (await client.get(location)).json()
             if status["state"] in model.TERMINAL:
@@ -193,3 +196,56 @@ async def test_shards_cover_every_line_exactly_once(store, count: int) -> None:
                     json.loads(line)["line"] for line in (await store.get(key)).splitlines()
                 )
     assert sorted(seen) == list(range(1, lines + 1))
+
+
+MAKE_BULK = CORPUS / "make_bulk.py"
+
+
+@pytest.mark.skipif(
+    not (CORPUS / "articles.jsonl").is_file(), reason="shared article corpus not present"
+)
+async def test_ten_thousand_corpus_lines_with_bad_lines_and_duplicates(
+    client, store, tmp_path
+) -> None:
+    bulk, manifest_path = tmp_path / "bulk.ndjson", tmp_path / "manifest.json"
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            str(MAKE_BULK),
+            "10000",
+            str(bulk),
+            "--bad-rate",
+            "0.05",
+            "--manifest",
+            str(manifest_path),
+            "--corpus",
+            str(CORPUS / "articles.jsonl"),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    assert made.returncode == 0
+    manifest = json.loads(manifest_path.read_text())
+    bad_lines = {entry["line"] for entry in manifest["bad_lines"]}
+    lines = bulk.read_bytes().split(b"\n")[:10000]
+    chooser = random.Random(5)
+    repeated = chooser.sample([n for n in range(1, 10001) if n not in bad_lines], 200)
+    body = b"\n".join(lines + [lines[n - 1] for n in repeated]) + b"\n"
+
+    response = await client.post("/v1/imports", data=body, headers=NDJSON)
+    status = await wait_done(client, response.headers["Location"], seconds=600)
+    assert status["state"] == "succeeded"
+    assert status["total"] == 10200
+    assert status["failed"] == manifest["bad"]
+    assert status["duplicates"] == 200
+    assert status["created"] == manifest["good"]
+    errors = await ndjson(client, status["links"]["errors"])
+    assert [entry["line"] for entry in errors] == sorted(bad_lines)
+    results = await ndjson(client, status["links"]["results"])
+    by_line = {entry["line"]: entry for entry in results}
+    for offset, original in enumerate(repeated, start=10001):
+        assert by_line[offset]["outcome"] == "duplicate"
+        assert by_line[offset]["id"] == by_line[original]["id"]
+    stored = {key.split("/")[1] for key in await store.list_keys("records/")}
+    assert {entry["id"] for entry in results} == stored

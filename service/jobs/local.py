@@ -5,7 +5,9 @@ running the same command again: a local file is stored content-addressed
 (`imports/inputs/sha256/<hex>`, uploaded once), and the job id is derived from the input
 and the shard, so the same command finds the same job and continues it from its last
 checkpoint. An `s3://bucket/key` input is read where it is (it must be in Vellum's
-bucket); its job id derives from its key and size.
+bucket); its job id derives from its key and size. `s3://bucket/prefix/` (or any
+`s3://` name that is not an object) imports every object under that prefix, in key order,
+each as a job of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +26,23 @@ from service.storage.port import BulkStore
 
 READ_BYTES = 1024 * 1024
 WAIT_SECONDS = 2.0
+
+
+async def expand_sources(source: str, store: BulkStore, config: Config) -> list[str]:
+    """A file, an S3 object, or every S3 object under a prefix: the inputs to import."""
+    if not source.startswith("s3://"):
+        return [source]
+    bucket, relative = _in_archive(source, config)
+    if not source.endswith("/"):
+        try:
+            await store.size(relative)
+            return [source]
+        except ObjectNotFound:
+            relative += "/"
+    keys = await store.list_keys(relative)
+    if not keys:
+        raise ConfigError(f"{source} is neither an object nor a prefix with objects under it")
+    return [f"s3://{bucket}/{_prefix(config)}{key}" for key in keys]
 
 
 async def import_input(
@@ -91,14 +110,7 @@ async def _file_manifest(
 async def _s3_manifest(
     source: str, store: BulkStore, config: Config, shard: model.Shard | None
 ) -> model.Manifest:
-    bucket, _, key = source.removeprefix("s3://").partition("/")
-    prefix = config.s3_prefix.strip("/") + "/" if config.s3_prefix.strip("/") else ""
-    if bucket != config.s3_bucket or not key.startswith(prefix):
-        raise ConfigError(
-            f"{source} is outside the archive: s3:// inputs must be in bucket "
-            f"{config.s3_bucket!r} under the prefix {prefix!r}"
-        )
-    relative = key[len(prefix) :]
+    _, relative = _in_archive(source, config)
     try:
         size = await store.size(relative)
     except ObjectNotFound:
@@ -114,6 +126,23 @@ async def _s3_manifest(
         input_lines=None,
         shard=shard,
     )
+
+
+def _prefix(config: Config) -> str:
+    prefix = config.s3_prefix.strip("/")
+    return f"{prefix}/" if prefix else ""
+
+
+def _in_archive(source: str, config: Config) -> tuple[str, str]:
+    """The bucket of an s3:// name and its key relative to the archive's prefix."""
+    bucket, _, key = source.removeprefix("s3://").partition("/")
+    prefix = _prefix(config)
+    if bucket != config.s3_bucket or not key.startswith(prefix):
+        raise ConfigError(
+            f"{source} is outside the archive: s3:// inputs must be in bucket "
+            f"{config.s3_bucket!r} under the prefix {prefix!r}"
+        )
+    return bucket, key[len(prefix) :]
 
 
 def _scan(path: Path) -> tuple[str, int, int]:

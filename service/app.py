@@ -21,14 +21,16 @@ from service.errors import StorageUnavailable
 from service.ingest import Ingestor
 from service.jobs.imports import Jobs, Runner, worker_name
 from service.jobs.worker import Worker
+from service.keys import load_keys
 from service.metrics import Metrics
 from service.storage.embedded import EmbeddedS3
 from service.storage.metered import MeteredStore
 from service.storage.port import BulkStore
 from service.storage.s3 import S3ObjectStore, S3Settings
 from service.web import documents, health, imports, openapi
+from service.web.auth import KEYRING, authenticate
 from service.web.metrics import METRICS, metrics
-from service.web.middlewares import problems, request_context
+from service.web.middlewares import load_shedding, problems, request_context
 from service.web.state import (
     ARCHIVE,
     BULK_STORE,
@@ -49,12 +51,14 @@ STORAGE_DESCRIPTION = web.AppKey("storage_description", str)
 def create_app(config: Config, *, store: BulkStore | None = None) -> web.Application:
     """The Vellum application. Pass `store` to use an already open storage adapter."""
     app = web.Application(
-        middlewares=[request_context, problems],
+        middlewares=[request_context, authenticate, problems, load_shedding],
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config
     app[LIFECYCLE] = Lifecycle()
     app[METRICS] = Metrics()
+    if config.keys_file is not None:
+        app[KEYRING] = load_keys(config.keys_file)
     if store is None:
         app.cleanup_ctx.append(_storage)
     else:

@@ -5,6 +5,9 @@ vellum import FILE|s3://bucket/key [--shard i/N] [--url URL]
                                                 bulk-import NDJSON, with a progress bar
 vellum get ID [--original] [--version N]        print a record (or the original bytes)
 vellum export --bagit DIR (--all | ID...)       write each document as a BagIt bag
+vellum keys create --scope S [--scope S...] [--keys-file PATH]
+                                                add an API key; print it (once)
+vellum keys list [--keys-file PATH]             key ids, scopes and dates (never secrets)
 """
 
 from __future__ import annotations
@@ -25,13 +28,17 @@ from service.app import STORAGE_DESCRIPTION, create_app
 from service.config import Config
 from service.errors import ConfigError, VellumError
 from service.jobs.model import Shard
+from service.keys import SCOPES, Scope, create_key, load_keys
 from service.logging import configure_logging
+from service.memory import limit_malloc_arenas
+from service.web.auth import KEYRING
 from service.web.server import serve
 
 log = structlog.get_logger("vellum")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    limit_malloc_arenas()  # before any thread starts
     parser = argparse.ArgumentParser(prog="vellum", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"vellum {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,12 +75,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_parser.add_argument("--bagit", required=True, metavar="DIR", help="bags go here")
     export_parser.add_argument("ids", nargs="*", help="document ids")
     export_parser.add_argument("--all", action="store_true", help="every document")
+    keys_parser = commands.add_parser("keys", help="create and list API keys")
+    keys_commands = keys_parser.add_subparsers(dest="keys_command", required=True)
+    create_parser = keys_commands.add_parser("create", help="add a key; print it once")
+    create_parser.add_argument("--scope", action="append", choices=SCOPES, required=True)
+    list_parser = keys_commands.add_parser("list", help="key ids, scopes, creation dates")
+    for keys_command in (create_parser, list_parser):
+        keys_command.add_argument("--keys-file", type=Path, help="(VELLUM_KEYS_FILE)")
     args = parser.parse_args(argv)
     try:
         config = Config.from_env()
         overrides = {
             name: value
-            for name in ("host", "port", "allow_public_without_keys")
+            for name in ("host", "port", "allow_public_without_keys", "keys_file")
             if (value := getattr(args, name, None)) is not None
         }
         config = msgspec.structs.replace(config, **overrides)
@@ -82,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_logging(config.log_format, config.log_level)
             return _serve(config)
         configure_logging(config.log_format, "warning")  # the command's output is the point
+        if args.command == "keys":
+            return _keys(config, args.keys_command, args.scope if "scope" in args else [])
         if args.command == "import":
             return asyncio.run(commands_local.run_import(config, args.source, args.shard, args.url))
         if args.command == "verify":
@@ -105,23 +121,53 @@ def _shard(text: str) -> Shard:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _serve(config: Config) -> int:
-    if not _is_loopback(config.host) and not config.allow_public_without_keys:
+def check_bind(config: Config) -> None:
+    """Without API keys only loopback may be bound, unless explicitly allowed."""
+    public = not _is_loopback(config.host)
+    if public and config.keys_file is None and not config.allow_public_without_keys:
         raise ConfigError(
             f"refusing to bind {config.host}: no API keys are configured, so only a "
-            "loopback address is allowed. Pass --allow-public-without-keys (or set "
+            "loopback address is allowed. Set VELLUM_KEYS_FILE (see `vellum keys "
+            "create`), or pass --allow-public-without-keys (or set "
             "VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS=1) to serve it unauthenticated anyway."
         )
+
+
+def _serve(config: Config) -> int:
+    check_bind(config)
     app = create_app(config)
+    keys = len(app[KEYRING]) if KEYRING in app else None
 
     def announce(url: str) -> None:
         print(f"Vellum {__version__} listening on {url}", flush=True)
         print(f"Storage: {app[STORAGE_DESCRIPTION]}", flush=True)
-        if _is_loopback(config.host):
-            print("No API keys configured: serving on loopback only.", flush=True)
-        log.info("listening", url=url, storage=app[STORAGE_DESCRIPTION])
+        if keys is not None:
+            print(f"Auth: on, {keys} API keys loaded from {config.keys_file}.", flush=True)
+        elif _is_loopback(config.host):
+            print("Auth: off. No API keys configured: serving on loopback only.", flush=True)
+        else:
+            print("Auth: off. No API keys configured: serving UNAUTHENTICATED.", flush=True)
+        log.info("listening", url=url, storage=app[STORAGE_DESCRIPTION], api_keys=keys)
 
     asyncio.run(serve(app, config, on_ready=announce))
+    return 0
+
+
+def _keys(config: Config, command: str, scopes: list[Scope]) -> int:
+    """`keys create`: the key alone on stdout (once; the file keeps a hash); `keys list`."""
+    if config.keys_file is None:
+        raise ConfigError("name the keys file: --keys-file PATH or VELLUM_KEYS_FILE")
+    if command == "create":
+        key, entry = create_key(config.keys_file, scopes)
+        print(key, flush=True)
+        print(
+            f"API key {entry.id} ({', '.join(entry.scopes)}) added to {config.keys_file}; "
+            "it is shown only this once.",
+            file=sys.stderr,
+        )
+        return 0
+    for entry in load_keys(config.keys_file).entries.values():
+        print(f"{entry.id}  {entry.created_at}  {','.join(entry.scopes)}")
     return 0
 
 

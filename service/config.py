@@ -21,6 +21,9 @@ MIB = 1024 * 1024
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    # API keys (service.keys): when set, every route but health, metrics and the OpenAPI
+    # document needs `Authorization: Bearer <key>` with the route's scope.
+    keys_file: Path | None = None
     # Without API keys only loopback addresses may be bound, unless this is set.
     allow_public_without_keys: bool = False
     # Embedded storage (used when s3_endpoint is None).
@@ -36,6 +39,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     s3_max_connections: int = 16
     s3_timeout_seconds: float = 10.0
     max_body_bytes: int = 5 * MIB
+    # Load shedding: requests served at once (beyond: 503 with Retry-After), and the
+    # longest a request body may take to arrive (beyond: 408).
+    max_in_flight: int = 256
+    body_timeout_seconds: float = 60.0
     max_metadata_bytes: int = 64 * 1024
     # Bulk imports: the largest NDJSON input, whether this server runs an import worker,
     # and how many lines a worker ingests at once.
@@ -80,6 +87,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             problems.append("VELLUM_MAX_BODY_BYTES must be at least 1")
         if self.max_metadata_bytes < 2:
             problems.append("VELLUM_MAX_METADATA_BYTES must be at least 2")
+        if self.max_in_flight < 1:
+            problems.append("VELLUM_MAX_IN_FLIGHT must be at least 1")
         if self.import_concurrency < 1:
             problems.append("VELLUM_IMPORT_CONCURRENCY must be at least 1")
         if self.log_format not in {"auto", "json", "console"}:

@@ -8,13 +8,17 @@
     │   ├── ObjectNotFound           404 not-found (translated by callers)
     │   └── IntegrityError           500 integrity-error (stored bytes fail their digest)
     ├── ServiceUnavailable           503 draining
+    │   └── Overloaded               503 overloaded (too much work in flight)
     └── RequestError                 4xx: the client's request is at fault
         ├── BadRequest               400 bad-request
         │   ├── MalformedJson        400 malformed-json (carries line, column, position)
         │   ├── InvalidEncoding      400 invalid-encoding
         │   ├── MalformedDigest      400 malformed-digest
         │   ├── DigestMismatch       400 digest-mismatch
-        │   └── MalformedId          400 malformed-id (ids and versions)
+        │   ├── MalformedId          400 malformed-id (ids and versions)
+        │   └── RequestTimeout       408 request-timeout (body too slow; carries limit_seconds)
+        ├── Unauthorized             401 unauthorized (carries the WWW-Authenticate challenge)
+        ├── Forbidden                403 forbidden (carries required_scope)
         ├── NotFound                 404 not-found
         │   ├── DocumentNotFound     404 document-not-found
         │   └── VersionNotFound      404 version-not-found
@@ -24,7 +28,8 @@
         │   └── UnknownCharset       415 unknown-charset
         └── InvalidDocument          422 invalid-document (carries field)
             ├── UnknownField         422 unknown-field (carries field)
-            └── MetadataTooLarge     422 metadata-too-large (carries limit_bytes)
+            ├── MetadataTooLarge     422 metadata-too-large (carries limit_bytes)
+            └── NestingTooDeep       422 nesting-too-deep (carries limit_depth)
 
 The web layer turns any of them into an RFC 9457 problem: `type` is `/problems/<slug>`,
 `title` the class's title, `detail` the message, plus the extension members given as
@@ -91,6 +96,11 @@ class ServiceUnavailable(VellumError):
     title = "Service is shutting down"
 
 
+class Overloaded(ServiceUnavailable):
+    slug = "overloaded"
+    title = "Too much work in flight; retry later"
+
+
 class RequestError(VellumError):
     status = 400
     slug = "bad-request"
@@ -126,6 +136,12 @@ class MalformedId(BadRequest):
     title = "Malformed document id or version"
 
 
+class RequestTimeout(BadRequest):
+    status = 408
+    slug = "request-timeout"
+    title = "The request body arrived too slowly"
+
+
 class NotFound(RequestError):
     status = 404
     slug = "not-found"
@@ -140,6 +156,29 @@ class DocumentNotFound(NotFound):
 class VersionNotFound(NotFound):
     slug = "version-not-found"
     title = "Record version not found"
+
+
+class Unauthorized(RequestError):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str, *, token_given: bool) -> None:
+        super().__init__(detail)
+        error = ', error="invalid_token"' if token_given else ""
+        self.challenge = f'Bearer realm="vellum"{error}'
+
+
+class Forbidden(RequestError):
+    status = 403
+    slug = "forbidden"
+    title = "The API key lacks the scope this route needs"
+
+    def __init__(self, detail: str, *, required_scope: str) -> None:
+        super().__init__(detail, required_scope=required_scope)
+        self.challenge = (
+            f'Bearer realm="vellum", error="insufficient_scope", scope="{required_scope}"'
+        )
 
 
 class MethodNotAllowed(RequestError):
@@ -179,3 +218,8 @@ class UnknownField(InvalidDocument):
 class MetadataTooLarge(InvalidDocument):
     slug = "metadata-too-large"
     title = "Metadata too large"
+
+
+class NestingTooDeep(InvalidDocument):
+    slug = "nesting-too-deep"
+    title = "JSON nested too deeply"

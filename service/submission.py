@@ -23,11 +23,13 @@ from service.errors import (
     InvalidEncoding,
     MalformedJson,
     MetadataTooLarge,
+    NestingTooDeep,
     UnknownField,
 )
 from service.types import DocumentIn, Source
 
 _decoder = msgspec.json.Decoder(DocumentIn)
+MAX_METADATA_DEPTH = 32  # levels of objects and arrays inside `metadata`
 _metadata_encoder = msgspec.json.Encoder()
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(?P<field>[^`]*)`")
@@ -67,6 +69,7 @@ def from_json_document(body: bytes, *, max_metadata_bytes: int) -> Submission:
     document = _decode_document(body)
     _require_text(document.text)
     if document.metadata is not None:
+        _require_shallow(document.metadata)
         size = len(_metadata_encoder.encode(document.metadata))
         if size > max_metadata_bytes:
             raise MetadataTooLarge(
@@ -85,6 +88,27 @@ def from_json_document(body: bytes, *, max_metadata_bytes: int) -> Submission:
     )
 
 
+def _require_shallow(metadata: dict[str, Any]) -> None:
+    """Refuse metadata nested deeper than MAX_METADATA_DEPTH (walked without recursion)."""
+    level: list[Any] = [metadata]
+    for depth in range(1, MAX_METADATA_DEPTH + 2):
+        containers = [value for value in level if isinstance(value, dict | list)]
+        if not containers:
+            return
+        if depth > MAX_METADATA_DEPTH:
+            break
+        level = [
+            child
+            for container in containers
+            for child in (container.values() if isinstance(container, dict) else container)
+        ]
+    raise NestingTooDeep(
+        f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep",
+        field="metadata",
+        limit_depth=MAX_METADATA_DEPTH,
+    )
+
+
 def _require_text(text: str) -> None:
     if not text.strip():
         raise InvalidDocument(
@@ -99,6 +123,10 @@ def _decode_document(body: bytes) -> DocumentIn:
         raise _invalid_document(str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise _malformed(body, str(exc)) from exc
+    except RecursionError:
+        raise NestingTooDeep(
+            "the JSON is nested too deeply to read", limit_depth=MAX_METADATA_DEPTH
+        ) from None
     except UnicodeDecodeError as exc:
         raise InvalidEncoding(
             f"the body is not valid UTF-8: byte {exc.start} cannot be decoded",

@@ -135,5 +135,6 @@ async def test_export_stops_at_a_corrupt_original_and_leaves_no_bag(
     bags = tmp_path / "bags"
     result = await export(s3_settings, "--bagit", str(bags), "--all")
     assert result.returncode == 2
-    assert f"the original of {receipt['id']} does not match its recorded SHA-256" in result.stderr
+    original_key = f"originals/sha256/{receipt['original']['sha256']}"
+    assert f"{original_key} does not match the SHA-256 stored with it" in result.stderr
     assert list(bags.iterdir()) == []  # neither a bag nor a partial one

@@ -129,3 +129,17 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     again = await reprocess(archive, [old.id])
     assert (again.written, again.current) == ([], [old.id])
     assert await archive.versions(old.id) == [1, 2]
+
+
+async def test_a_rotten_record_is_an_integrity_error_not_wrong_bytes(
+    make_client, store, s3_settings
+) -> None:
+    client = await make_client(store)
+    record = await post(client, "This record will rot before it is read.")
+    flip_a_bit(s3_settings, ids.record_key(record["id"], 1))  # type: ignore[arg-type]
+    response = await client.get(f"/v1/documents/{record['id']}")
+    problem = await response.json(content_type=None)
+    assert response.status == 500
+    assert problem["type"] == "/problems/integrity-error"
+    scrape = await (await client.get("/metrics")).text()
+    assert 'vellum_storage_errors_total{kind="integrity-error",operation="get"} 1.0' in scrape

@@ -267,7 +267,10 @@ class Runner:
             else:
                 firsts[document_id] = (line, verified)
         ingested = await asyncio.gather(
-            *(self._ingest(job, line, verified) for line, verified in firsts.values())
+            *(
+                self._ingest(job, line, verified, manifest.submitter)
+                for line, verified in firsts.values()
+            )
         )
         outcomes.update((entry["line"], entry) for entry in ingested)  # type: ignore[misc]
         for line, document_id in repeats:
@@ -310,10 +313,18 @@ class Runner:
             raise _too_long(line, self.max_line_bytes)
         return submission.from_json_document(line.data, max_metadata_bytes=self.max_metadata_bytes)
 
-    async def _ingest(self, job: str, line: Line, verified: Submission) -> dict[str, object]:
+    async def _ingest(
+        self, job: str, line: Line, verified: Submission, submitter: str | None
+    ) -> dict[str, object]:
         async with self.limit:
             outcome = await self.ingestor.ingest(
-                verified, Receipt(channel="import", import_job=job, import_line=line.number)
+                verified,
+                Receipt(
+                    channel="import",
+                    import_job=job,
+                    import_line=line.number,
+                    submitter=submitter,
+                ),
             )
         record = outcome.record
         mine = (record.provenance.import_job, record.provenance.import_line) == (job, line.number)

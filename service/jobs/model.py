@@ -59,6 +59,7 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     input_lines: int | None  # known when the input was counted on the way in
     shard: Shard | None = None
     request_id: str | None = None
+    submitter: str | None = None  # the API key id that started the job, never the key
 
 
 class Counts(msgspec.Struct, frozen=True):

@@ -24,7 +24,8 @@ class ObjectStore(Protocol):
         """Create `key` holding `data` unless it exists. True if this call created it."""
 
     async def get(self, key: str) -> bytes:
-        """The object's bytes; ObjectNotFound if there is none."""
+        """The object's bytes; ObjectNotFound if there is none, IntegrityError if they no
+        longer match the SHA-256 kept with them (never silently wrong bytes)."""
 
     async def list_keys(self, prefix: str) -> list[str]:
         """Every key under `prefix`, in lexicographic order."""

@@ -2,9 +2,12 @@
 
 boto3 is blocking, so every call runs in a bounded thread pool whose size equals
 botocore's connection pool: a call never waits for a connection and the event loop
-never blocks. Writes are conditional creates (`If-None-Match: *`) carrying the SHA-256
-the caller computed (`x-amz-checksum-sha256`), which the server verifies before it
-stores anything. botocore errors are translated here into Vellum's exception tree.
+never blocks. At most `PENDING_PER_CONNECTION` calls per connection may wait for the
+pool; beyond that a call fails at once with Overloaded (503) instead of queueing.
+
+Writes are conditional creates (`If-None-Match: *`) carrying the SHA-256 the caller
+computed (`x-amz-checksum-sha256`), which the server verifies before it stores anything.
+botocore errors are translated here into Vellum's exception tree.
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ import botocore.config
 import botocore.exceptions
 import msgspec
 
-from service.errors import ObjectNotFound, PayloadTooLarge, StorageError, StorageUnavailable
+from service.errors import (
+    IntegrityError,
+    ObjectNotFound,
+    Overloaded,
+    PayloadTooLarge,
+    StorageError,
+    StorageUnavailable,
+)
 from service.storage.port import Upload
 
 if TYPE_CHECKING:
@@ -37,7 +47,8 @@ _CONFLICT_RETRIES = 5
 _CONFLICT_BACKOFF_SECONDS = 0.05
 _UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError"}
 _NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
-PART_BYTES = 8 * 1024 * 1024  # multipart part size (S3's minimum is 5 MiB)
+PART_BYTES = 8 * 1024 * 1024
+PENDING_PER_CONNECTION = 8  # multipart part size (S3's minimum is 5 MiB)
 
 
 class S3Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,13 +93,22 @@ class S3ObjectStore:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.max_connections, thread_name_prefix="vellum-s3"
         )
+        # Calls queued for the pool beyond this many are refused (503), not queued.
+        self._max_pending = PENDING_PER_CONNECTION * settings.max_connections
+        self._pending = 0
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
 
     async def _run(self, call: Callable[[], T]) -> T:
+        if self._pending >= self._max_pending:
+            raise Overloaded(
+                f"{self._pending} S3 calls are waiting already; retry shortly",
+                limit_pending=self._max_pending,
+            )
         loop = asyncio.get_running_loop()
+        self._pending += 1
         try:
             return await loop.run_in_executor(self._pool, call)
         except botocore.exceptions.ClientError as exc:
@@ -97,6 +117,8 @@ class S3ObjectStore:
             raise StorageError("no S3 credentials found in the AWS credential chain") from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise StorageUnavailable(f"S3 endpoint unreachable: {exc}") from exc
+        finally:
+            self._pending -= 1
 
     async def put_if_absent(
         self, key: str, data: bytes, *, sha256: bytes, content_type: str
@@ -134,7 +156,11 @@ class S3ObjectStore:
         def get() -> bytes:
             response = self._client.get_object(Bucket=self.bucket, Key=full_key)
             with response["Body"] as body:
-                return body.read()
+                data = body.read()
+            kept = response.get("Metadata", {}).get("sha256")
+            if kept is not None and hashlib.sha256(data).hexdigest() != kept:
+                raise IntegrityError(f"{key} does not match the SHA-256 stored with it", key=key)
+            return data
 
         return await self._run(get)
 

@@ -2,28 +2,56 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
-from service.errors import PayloadTooLarge
+from service.errors import PayloadTooLarge, RequestTimeout
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the body is larger than the limit of {limit} bytes", limit_bytes=limit)
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int, *, seconds: float) -> bytes:
     """The whole body if it is at most `limit` bytes, else PayloadTooLarge.
 
     A declared Content-Length over the limit is refused before reading anything; a
-    chunked body is read until it passes the limit and no further.
+    chunked body is read until it passes the limit and no further. A body that takes
+    longer than `seconds` to arrive is refused (408): a slow client cannot hold
+    a request open for ever.
     """
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
     chunks = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the body did not arrive within {seconds:g} seconds", limit_seconds=seconds
+        ) from None
     return b"".join(chunks)
+
+
+async def stream_body(request: web.Request, *, idle_seconds: float) -> AsyncIterator[bytes]:
+    """The body in chunks, for inputs too large to hold; 408 when no byte arrives for
+    `idle_seconds` (a large upload may take long, but must keep moving)."""
+    chunks = request.content.iter_chunked(1 << 20)
+    while True:
+        try:
+            async with asyncio.timeout(idle_seconds):
+                chunk = await anext(chunks, None)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"no data arrived for {idle_seconds:g} seconds", limit_seconds=idle_seconds
+            ) from None
+        if chunk is None:
+            return
+        yield chunk

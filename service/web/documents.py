@@ -14,6 +14,7 @@ from service.ids import parse_id, parse_version
 from service.ingest import Receipt
 from service.provenance import prov_document
 from service.types import DocumentReceipt, VersionEntry, VersionList
+from service.web.auth import KEY_ID
 from service.web.body import read_body
 from service.web.metrics import METRICS
 from service.web.middlewares import DOCUMENT_ID, REQUEST_ID
@@ -38,7 +39,7 @@ async def create_document(request: web.Request) -> web.Response:
             supported=[media.TEXT_PLAIN, media.APPLICATION_JSON],
         )
 
-    body = await read_body(request, config.max_body_bytes)
+    body = await read_body(request, config.max_body_bytes, seconds=config.body_timeout_seconds)
     body_sha256 = hashlib.sha256(body).digest() if declared.essence == media.TEXT_PLAIN else None
     if (content_digest := request.headers.get("Content-Digest")) is not None:
         verify_content_digest(content_digest, body, sha256=body_sha256)
@@ -48,7 +49,8 @@ async def create_document(request: web.Request) -> web.Response:
         verified = submission.from_json_document(body, max_metadata_bytes=config.max_metadata_bytes)
 
     outcome = await request.app[INGESTOR].ingest(
-        verified, Receipt(channel="http", request_id=request[REQUEST_ID])
+        verified,
+        Receipt(channel="http", request_id=request[REQUEST_ID], submitter=request.get(KEY_ID)),
     )
     request[DOCUMENT_ID] = outcome.record.id
     request.app[METRICS].document_ingested(created=outcome.created, channel="http")

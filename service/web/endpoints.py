@@ -1,9 +1,10 @@
 """Every endpoint of the HTTP API, declared: one `Route` per method and path.
 
 Bodies are named by the msgspec types they are encoded from, parameters and headers by
-name (PARAMETERS, HEADERS), and errors by the problem classes of service.errors that the
-route can raise. service.web.openapi generates the OpenAPI document from this table;
-adding a route to the app means adding an entry here (tests/test_openapi.py checks).
+name (PARAMETERS, HEADERS), errors by the problem classes of service.errors that the
+route can raise, and `scope` by the API key scope it needs (service.web.auth enforces
+it). service.web.openapi generates the OpenAPI document from this table; adding a route
+to the app means adding an entry here (tests/test_openapi.py checks).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from service.errors import (
     VersionNotFound,
 )
 from service.jobs.model import JobStatus
+from service.keys import Scope
 from service.types import (
     DocumentId,
     DocumentIn,
@@ -90,6 +92,9 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     body_description: str = ""
     parameters: tuple[str, ...] = ()  # names in PARAMETERS; X-Request-ID is always added
     problems: tuple[type[VellumError], ...] = ()  # besides internal-error (500)
+    # The API key scope the route needs when keys are configured (`admin` implies the
+    # others); None: open to anyone (health, metrics, this contract).
+    scope: Scope | None
 
 
 PARAMETERS = {
@@ -112,6 +117,9 @@ HEADERS = {
     "Repr-Digest": Header(DigestField, "SHA-256 of the original bytes (RFC 9530)."),
     "Retry-After": Header(Seconds, "Seconds to wait before retrying."),
     "Allow": Header(str, "The methods the path has."),
+    "WWW-Authenticate": Header(
+        str, 'The challenge: `Bearer realm="vellum"`, with `error` when a key was refused.'
+    ),
 }
 
 _STORAGE = (StorageUnavailable, StorageError)
@@ -125,6 +133,7 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/v1/documents",
         operation_id="createDocument",
+        scope="ingest",
         summary="Ingest one article",
         body=(Content("text/plain", str), Content(JSON, DocumentIn)),
         body_description=(
@@ -155,6 +164,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/v1/documents/{id}",
         operation_id="getDocument",
+        scope="read",
         summary="A record version as stored (the latest by default)",
         parameters=("id", "version", "If-None-Match"),
         answers=(
@@ -167,6 +177,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/v1/documents/{id}/original",
         operation_id="getOriginal",
+        scope="read",
         summary="The exact original bytes, with their original media type",
         parameters=("id", "If-None-Match"),
         answers=(
@@ -184,6 +195,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/v1/documents/{id}/provenance",
         operation_id="getProvenance",
+        scope="read",
         summary="Provenance of a record version as W3C PROV-O JSON-LD",
         parameters=("id", "version"),
         answers=(Answer(200, "PROV-O JSON-LD.", (Content("application/ld+json", JsonObject),)),),
@@ -193,6 +205,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/v1/documents/{id}/versions",
         operation_id="listVersions",
+        scope="read",
         summary="The record versions of a document, oldest first",
         parameters=("id",),
         answers=(Answer(200, "The versions.", (Content(JSON, VersionList),)),),
@@ -202,6 +215,7 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/v1/imports",
         operation_id="createImport",
+        scope="ingest",
         summary="Start a bulk import: NDJSON, one `DocumentIn` per line",
         body=(Content(NDJSON, str),),
         body_description="One JSON document per line, as the JSON body of POST /v1/documents.",
@@ -212,6 +226,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/v1/imports/{job}",
         operation_id="getImport",
+        scope="read",
         summary="An import job's state and counts",
         parameters=("job",),
         answers=(Answer(200, "The job.", _JOB),),
@@ -221,6 +236,7 @@ ROUTES: tuple[Route, ...] = (
         method="DELETE",
         path="/v1/imports/{job}",
         operation_id="cancelImport",
+        scope="admin",
         summary="Cancel an import job (it stops at its next chunk)",
         parameters=("job",),
         answers=(Answer(202, "Cancelling (or finished already).", _JOB),),
@@ -230,6 +246,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/v1/imports/{job}/errors",
         operation_id="getImportErrors",
+        scope="read",
         summary='The failed lines: NDJSON of `{"line": n, "problem": {...}}`',
         parameters=("job",),
         answers=(Answer(200, "NDJSON, in line order.", (Content(NDJSON, str),)),),
@@ -239,6 +256,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/v1/imports/{job}/results",
         operation_id="getImportResults",
+        scope="read",
         summary='The stored lines: NDJSON of `{"line": n, "id": ..., "outcome": ...}`',
         parameters=("job",),
         answers=(Answer(200, "NDJSON, in line order.", (Content(NDJSON, str),)),),
@@ -248,6 +266,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/healthz",
         operation_id="healthz",
+        scope=None,
         summary="Liveness: 200 while the process serves HTTP (also while draining)",
         answers=(Answer(200, "Alive.", (Content(JSON, Health),)),),
     ),
@@ -255,6 +274,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/readyz",
         operation_id="readyz",
+        scope=None,
         summary="Readiness: not draining, and a real storage call succeeds",
         answers=(Answer(200, "Ready.", (Content(JSON, Health),)),),
         problems=(ServiceUnavailable, *_STORAGE),
@@ -263,6 +283,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/openapi.json",
         operation_id="openapi",
+        scope=None,
         summary="This OpenAPI 3.1 document: the machine-readable contract",
         answers=(Answer(200, "OpenAPI 3.1.", (Content(JSON, JsonObject),)),),
     ),
@@ -270,6 +291,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/metrics",
         operation_id="metrics",
+        scope=None,
         summary="Prometheus metrics (OpenMetrics when the Accept header asks for it)",
         answers=(
             Answer(

@@ -11,6 +11,8 @@ from service import media
 from service.errors import NotFound, ObjectNotFound, PayloadTooLarge, UnsupportedMediaType
 from service.jobs import model
 from service.jobs.imports import Jobs, now_text
+from service.web.auth import KEY_ID
+from service.web.body import stream_body
 from service.web.middlewares import REQUEST_ID
 from service.web.state import CONFIG, IMPORT_WAKE, JOBS
 
@@ -32,7 +34,7 @@ async def create_import(request: web.Request) -> web.Response:
     lines = _LineCounter()
 
     async def body() -> AsyncIterator[bytes]:
-        async for chunk in request.content.iter_chunked(1 << 20):
+        async for chunk in stream_body(request, idle_seconds=config.body_timeout_seconds):
             lines.feed(chunk)
             yield chunk
 
@@ -53,6 +55,7 @@ async def create_import(request: web.Request) -> web.Response:
         input_sha256=uploaded.sha256.hex(),
         input_lines=lines.count,
         request_id=request[REQUEST_ID],
+        submitter=request.get(KEY_ID),
     )
     checkpoint = await jobs.create(manifest)
     request.app[IMPORT_WAKE].set()

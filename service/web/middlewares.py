@@ -22,12 +22,13 @@ from aiohttp.typedefs import Handler
 from service.errors import (
     MethodNotAllowed,
     NotFound,
+    Overloaded,
     PayloadTooLarge,
     RequestError,
     VellumError,
 )
 from service.web.metrics import METRICS
-from service.web.state import LIFECYCLE
+from service.web.state import CONFIG, LIFECYCLE
 
 log = structlog.get_logger("vellum.http")
 
@@ -72,6 +73,23 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     response.headers["X-Request-ID"] = request_id
     log.info("request", status=response.status, **_request_fields(request, started))
     return response
+
+
+# Routes that must answer however busy the server is: probes and scrapes.
+_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@web.middleware
+async def load_shedding(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse work beyond `max_in_flight` requests with 503 + Retry-After, at once,
+    rather than queueing it without limit."""
+    limit = request.app[CONFIG].max_in_flight
+    if request.app[LIFECYCLE].in_flight > limit and _route(request) not in _NEVER_SHED:
+        request.app[METRICS].shed.inc()
+        raise Overloaded(
+            f"more than {limit} requests are in flight; retry shortly", limit_in_flight=limit
+        )
+    return await handler(request)
 
 
 def _route(request: web.Request) -> str | None:

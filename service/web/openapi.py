@@ -4,6 +4,8 @@ the handlers use (`msgspec.json.schema_components`), never written by hand.
 The routes come from the declarative table in service.web.endpoints. Each operation gets
 `X-Request-ID` (parameter and response header), its answers, and one problem+json
 answer per status listing the problem types it can return, with an example of each.
+Operations with a scope get `security` (the `apiKey` bearer scheme, naming the scope) and
+their 401 and 403 problems; the open ones get `security: []`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ import msgspec
 from aiohttp import web
 
 from service import __version__
-from service.errors import MethodNotAllowed, VellumError
+from service.errors import Forbidden, MethodNotAllowed, Unauthorized, VellumError
 from service.types import Problem
 from service.web.endpoints import ANY_PATH, HEADERS, JSON, PARAMETERS, ROUTES, Content, Route
 from service.web.middlewares import PROBLEM_JSON
 
 REF = "#/components/schemas/{name}"
+SECURITY_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": (
+        "An API key, `vk_<key id>_<secret>` (made by `vellum keys create`). Needed only when"
+        " the server has keys configured (VELLUM_KEYS_FILE); each operation names the scope"
+        " it needs, and `admin` implies `ingest` and `read`."
+    ),
+}
 
 
 def _problem_answer(
@@ -30,6 +41,8 @@ def _problem_answer(
     headers = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
     if problems[0].status == 503:
         headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+    if problems[0].status in (Unauthorized.status, Forbidden.status):
+        headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWW-Authenticate"}
     if problems[0] is MethodNotAllowed:
         headers["Allow"] = {"$ref": "#/components/headers/Allow"}
     examples = {
@@ -78,7 +91,8 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                 "headers": {h: {"$ref": f"#/components/headers/{h}"} for h in headers},
             } | ({"content": content(answer.content)} if answer.content else {})
         by_status: dict[int, list[type[VellumError]]] = {}
-        raised: tuple[type[VellumError], ...] = (*route.problems, VellumError)
+        auth = (Unauthorized, Forbidden) if route.scope else ()
+        raised: tuple[type[VellumError], ...] = (*route.problems, *auth, VellumError)
         for problem in raised:
             by_status.setdefault(problem.status, []).append(problem)
         for status, problems in sorted(by_status.items()):
@@ -87,6 +101,7 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
             "operationId": route.operation_id,
             "summary": route.summary,
             "parameters": [{"$ref": f"#/components/parameters/{name}"} for name in names],
+            "security": [{"apiKey": [route.scope]}] if route.scope else [],
         }
         if route.body:
             result["requestBody"] = {
@@ -124,6 +139,7 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                 name: {"description": h.description, "schema": schema(h.shape)}
                 for name, h in HEADERS.items()
             },
+            "securitySchemes": {"apiKey": SECURITY_SCHEME},
             "responses": {
                 name: _problem_answer(list(problems), schema(Problem), "/v1/nowhere")
                 for name, problems in ANY_PATH.items()

@@ -1,0 +1,153 @@
+"""API keys: the keys file, hashing, and verification (no HTTP here; see service.web.auth).
+
+A key reads `vk_<id>_<secret>`: `id` is 8 characters of lowercase base32 (public: it goes
+into logs and provenance), `secret` 52 characters of lowercase base32 (256 random bits).
+The keys file (VELLUM_KEYS_FILE) holds one JSON object per line and never the key:
+
+    {"id": "k3vq7b2a", "scopes": ["ingest"], "created_at": "2025-01-31T09:00:00Z",
+     "kdf": "scrypt", "n": 16384, "r": 8, "p": 1, "salt": "<32 hex>", "hash": "<64 hex>"}
+
+`hash` is scrypt(secret, salt, n, r, p) with a random 16-byte salt per key, compared with
+`hmac.compare_digest`. Blank lines are ignored; deleting a line revokes that key (the
+server reads the file at start). A verified token is remembered by its SHA-256 (never the
+token itself), so scrypt's cost (about 50 ms) is paid once per key and process.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from service.errors import ConfigError
+
+Scope = Literal["ingest", "read", "admin"]
+SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB of memory per hash
+_TOKEN = re.compile(r"vk_([a-z2-7]{8})_([a-z2-7]{52})")
+
+
+class KeyEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of the keys file: a key's id, scopes and salted hash, never the key."""
+
+    id: str
+    scopes: tuple[Scope, ...]
+    created_at: str
+    kdf: Literal["scrypt"] = "scrypt"
+    n: int = SCRYPT_N
+    r: int = SCRYPT_R
+    p: int = SCRYPT_P
+    salt: str
+    hash: str
+
+    def allows(self, scope: Scope) -> bool:
+        """`admin` implies every scope."""
+        return scope in self.scopes or "admin" in self.scopes
+
+    def matches(self, secret: str) -> bool:
+        expected = bytes.fromhex(self.hash)
+        derived = _scrypt(secret, bytes.fromhex(self.salt), self.n, self.r, self.p, len(expected))
+        return hmac.compare_digest(derived, expected)
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(KeyEntry)
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int, size: int = 32) -> bytes:
+    return hashlib.scrypt(
+        secret.encode(), salt=salt, n=n, r=r, p=p, dklen=size, maxmem=64 * 1024 * 1024
+    )
+
+
+def _base32(size: int) -> str:
+    return base64.b32encode(secrets.token_bytes(size)).decode().rstrip("=").lower()
+
+
+def parse_token(token: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed key, else None."""
+    match = _TOKEN.fullmatch(token)
+    return (match[1], match[2]) if match else None
+
+
+class Keyring:
+    """The keys of one keys file, and the tokens verified so far (by SHA-256)."""
+
+    def __init__(self, entries: list[KeyEntry]) -> None:
+        self.entries = {entry.id: entry for entry in entries}
+        self._verified: dict[bytes, KeyEntry] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def cached(self, token: str) -> KeyEntry | None:
+        """The key of a token verified before, without scrypt; None if not verified yet."""
+        return self._verified.get(hashlib.sha256(token.encode()).digest())
+
+    def verify(self, token: str) -> KeyEntry | None:
+        """The key this token is, or None. Slow (scrypt) unless verified before."""
+        if (known := self.cached(token)) is not None:
+            return known
+        parsed = parse_token(token)
+        if parsed is None:
+            return None
+        entry = self.entries.get(parsed[0])
+        if entry is None or not entry.matches(parsed[1]):
+            return None
+        # One entry per key at most: a key has exactly one token.
+        self._verified[hashlib.sha256(token.encode()).digest()] = entry
+        return entry
+
+
+def load_keys(path: Path) -> Keyring:
+    """The keys of a keys file; a missing or malformed file is a ConfigError."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"VELLUM_KEYS_FILE: cannot read {path}: {exc.strerror}") from exc
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(_decoder.decode(line))
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"VELLUM_KEYS_FILE: {path} line {number}: {exc}") from exc
+    return Keyring(entries)
+
+
+def create_key(
+    path: Path, scopes: list[Scope], *, now: datetime | None = None
+) -> tuple[str, KeyEntry]:
+    """Append a new key to the keys file (made with mode 0600); return the key and its entry.
+
+    The key is returned here and nowhere else: the file keeps only its salted hash.
+    """
+    text = path.read_bytes() if path.exists() else b""
+    existing = load_keys(path).entries if text else {}
+    key_id = _base32(5)
+    while key_id in existing:
+        key_id = _base32(5)
+    secret = _base32(32)
+    salt = secrets.token_bytes(16)
+    entry = KeyEntry(
+        id=key_id,
+        scopes=tuple(s for s in SCOPES if s in scopes),
+        created_at=(now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        salt=salt.hex(),
+        hash=_scrypt(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P).hex(),
+    )
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "ab") as handle:
+        if text and not text.endswith(b"\n"):
+            handle.write(b"\n")
+        handle.write(_encoder.encode(entry) + b"\n")
+    return f"vk_{key_id}_{secret}", entry

@@ -1,0 +1,74 @@
+"""The `authenticate` middleware: API keys and their scopes (keys: service.keys).
+
+When keys are configured (VELLUM_KEYS_FILE), a route whose entry in service.web.endpoints
+names a scope needs `Authorization: Bearer vk_<id>_<secret>` of a key with that scope
+(`admin` implies the others). No or an unknown key: 401 `unauthorized` with
+`WWW-Authenticate: Bearer realm="vellum"` (plus `error="invalid_token"` when a key was
+given); a key without the scope: 403 `forbidden` naming it. The key's id (never the key)
+is bound for the request's log line and kept on the request for provenance.
+
+Paths no route has, and methods a path lacks, pass through to their 404 and 405; a route
+missing from the table needs `admin`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from service.errors import Forbidden, Unauthorized
+from service.keys import Keyring, Scope
+from service.web.endpoints import ROUTES
+from service.web.middlewares import problem_response
+
+KEYRING = web.AppKey("keyring", Keyring)
+KEY_ID = web.RequestKey("key_id", str)
+SCOPES: dict[tuple[str, str], Scope | None] = {
+    (route.method, route.path): route.scope for route in ROUTES
+}
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    keyring = request.app.get(KEYRING)
+    resource = request.match_info.route.resource
+    if keyring is None or resource is None:
+        return await handler(request)
+    method = "GET" if request.method == "HEAD" else request.method
+    scope = SCOPES.get((method, resource.canonical), "admin")
+    if scope is None:
+        return await handler(request)
+    try:
+        await _authorize(request, keyring, scope)
+    except (Unauthorized, Forbidden) as error:
+        response = problem_response(request, error)
+        response.headers["WWW-Authenticate"] = error.challenge
+        return response
+    return await handler(request)
+
+
+async def _authorize(request: web.Request, keyring: Keyring, scope: Scope) -> None:
+    """Note the request's key, which has `scope`; else raise Unauthorized or Forbidden."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise Unauthorized(
+            "this route needs an API key: Authorization: Bearer <key>", token_given=False
+        )
+    kind, _, token = header.partition(" ")
+    if kind.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be: Bearer <key>", token_given=False)
+    token = token.strip()
+    entry = keyring.cached(token)
+    if entry is None:  # scrypt: tens of milliseconds, off the event loop
+        entry = await asyncio.to_thread(keyring.verify, token)
+    if entry is None:
+        raise Unauthorized("the API key is malformed, unknown or revoked", token_given=True)
+    request[KEY_ID] = entry.id
+    structlog.contextvars.bind_contextvars(key_id=entry.id)
+    if not entry.allows(scope):
+        raise Forbidden(
+            f"API key {entry.id} lacks the {scope!r} scope this route needs", required_scope=scope
+        )

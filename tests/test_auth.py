@@ -1,0 +1,295 @@
+"""API keys: 401 and 403 problems, scopes, the key id (never the key) in provenance and
+logs, the keys file, `vellum keys`, and the bind rule once keys are configured."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import structlog
+
+from service.cli import check_bind
+from service.config import Config
+from service.errors import ConfigError
+from service.jobs import model
+from service.keys import Keyring, create_key, load_keys
+from service.logging import configure_logging
+from service.storage.s3 import S3Settings
+from service.web.openapi import build
+from tests.conftest import all_keys
+from tests.servers import running_server, s3_environment
+from tests.test_server import run_cli
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
+
+
+class Keys(msgspec.Struct):
+    path: Path
+    ingest: str
+    read: str
+    admin: str
+
+    def id(self, key: str) -> str:
+        return key.split("_")[1]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def secret(key: str) -> str:
+    return key.split("_", 2)[2]
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    path = tmp_path / "keys.jsonl"
+    made = {scope: create_key(path, [scope])[0] for scope in ("ingest", "read", "admin")}
+    return Keys(path, made["ingest"], made["read"], made["admin"])
+
+
+@pytest.fixture
+async def authed(make_client, store, config: Config, keys: Keys):  # type: ignore[no-untyped-def]
+    return await make_client(store, msgspec.structs.replace(config, keys_file=keys.path))
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    yield stream
+    structlog.reset_defaults()
+
+
+async def post_article(client, key: str, text: str = "An archived article.") -> Any:  # type: ignore[no-untyped-def]
+    return await client.post("/v1/documents", json={"text": text}, headers=bearer(key))
+
+
+async def test_no_key_is_401_with_a_bearer_challenge_and_nothing_stored(authed, store) -> None:
+    response = await authed.post("/v1/documents", json={"text": "Not without a key."})
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="vellum"'
+    assert response.content_type == "application/problem+json"
+    problem = await response.json()
+    assert problem["type"] == "/problems/unauthorized"
+    assert problem["request_id"] == response.headers["X-Request-ID"]
+    assert (await authed.get(f"/v1/documents/{'a' * 32}")).status == 401
+    assert (await authed.head(f"/v1/documents/{'a' * 32}")).status == 401
+    basic = await authed.get("/v1/imports/x", headers={"Authorization": "Basic dXNlcjpwdw=="})
+    assert basic.status == 401
+    assert basic.headers["WWW-Authenticate"] == 'Bearer realm="vellum"'
+    assert await all_keys(store) == []
+
+
+@pytest.mark.parametrize("kind", ["wrong secret", "unknown id", "malformed", "empty secret"])
+async def test_a_bad_key_is_401_invalid_token(authed, keys: Keys, kind: str) -> None:
+    key = keys.admin
+    token = {
+        "wrong secret": key[:-4] + ("aaaa" if not key.endswith("aaaa") else "bbbb"),
+        "unknown id": f"vk_zzzzzzzz_{secret(key)}",
+        "malformed": key + "!",
+        "empty secret": f"vk_{keys.id(key)}_",
+    }[kind]
+    response = await post_article(authed, token)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="vellum", error="invalid_token"'
+    assert (await response.json())["type"] == "/problems/unauthorized"
+
+
+async def test_a_key_without_the_routes_scope_is_403_naming_it(authed, keys: Keys) -> None:
+    response = await post_article(authed, keys.read)
+    assert response.status == 403
+    problem = await response.json()
+    assert problem["type"] == "/problems/forbidden"
+    assert problem["required_scope"] == "ingest"
+    assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+
+    created = await post_article(authed, keys.ingest)
+    document = (await created.json())["links"]["self"]
+    refused = await authed.get(document, headers=bearer(keys.ingest))
+    assert refused.status == 403
+    assert (await refused.json())["required_scope"] == "read"
+
+    job = await authed.post("/v1/imports", data=b"", headers={**NDJSON, **bearer(keys.ingest)})
+    location = (await job.json())["links"]["self"]
+    cancel = await authed.delete(location, headers=bearer(keys.ingest))
+    assert cancel.status == 403
+    assert (await cancel.json())["required_scope"] == "admin"
+
+
+async def test_the_right_scope_gets_through_and_admin_implies_the_others(
+    authed, keys: Keys
+) -> None:
+    created = await post_article(authed, keys.ingest, "Written with an ingest key.")
+    assert created.status == 201
+    document = (await created.json())["links"]["self"]
+    for key in (keys.read, keys.admin):
+        assert (await authed.get(document, headers=bearer(key))).status == 200
+        assert (await authed.get(f"{document}/original", headers=bearer(key))).status == 200
+    assert (await post_article(authed, keys.admin, "Written by admin.")).status == 201
+    job = await authed.post("/v1/imports", data=b"", headers={**NDJSON, **bearer(keys.admin)})
+    assert job.status == 202
+    location = (await job.json())["links"]["self"]
+    assert (await authed.get(location, headers=bearer(keys.read))).status == 200
+    assert (await authed.delete(location, headers=bearer(keys.admin))).status == 202
+
+
+async def test_health_metrics_and_the_contract_stay_open(authed) -> None:
+    for path in OPEN_PATHS:
+        response = await authed.get(path)
+        assert response.status == 200, path
+    # Unknown paths and methods keep their own answers.
+    assert (await authed.get("/nowhere")).status == 404
+    assert (await authed.put("/v1/documents")).status == 405
+
+
+async def test_the_key_id_goes_into_provenance_and_the_log_line_never_the_key(
+    authed, keys: Keys, log_stream: io.StringIO
+) -> None:
+    created = await post_article(authed, keys.ingest, "Provenance names the key id.")
+    assert created.status == 201
+    document = (await created.json())["links"]["self"]
+    record = await authed.get(document, headers={**bearer(keys.read), "X-Request-ID": "r-2"})
+    stored = await record.read()
+    assert json.loads(stored)["provenance"]["submitter"] == keys.id(keys.ingest)
+    prov = await (await authed.get(f"{document}/provenance", headers=bearer(keys.read))).read()
+    assert keys.id(keys.ingest).encode() in prov
+
+    output = log_stream.getvalue()
+    requests = [json.loads(line) for line in output.splitlines()]
+    requests = [event for event in requests if event["event"] == "request"]
+    assert [event["key_id"] for event in requests] == [
+        keys.id(keys.ingest),
+        keys.id(keys.read),
+        keys.id(keys.read),
+    ]
+    for key in (keys.ingest, keys.read):
+        assert secret(key) not in output
+        assert secret(key).encode() not in stored + prov
+
+
+async def test_an_import_records_its_submitter(authed, keys: Keys) -> None:
+    body = b'{"text": "Imported with an ingest key."}\n{"text": "And a second line."}\n'
+    job = await authed.post("/v1/imports", data=body, headers={**NDJSON, **bearer(keys.ingest)})
+    location = (await job.json())["links"]["self"]
+    async with asyncio.timeout(60):
+        while True:
+            status = await (await authed.get(location, headers=bearer(keys.read))).json()
+            if status["state"] in model.TERMINAL:
+                break
+            await asyncio.sleep(0.2)
+    assert (status["state"], status["created"]) == ("succeeded", 2)
+    results = await authed.get(f"{location}/results", headers=bearer(keys.read))
+    for line in (await results.read()).splitlines():
+        document = f"/v1/documents/{json.loads(line)['id']}"
+        record = await (await authed.get(document, headers=bearer(keys.read))).json()
+        assert record["provenance"]["submitter"] == keys.id(keys.ingest)
+        assert record["provenance"]["channel"] == "import"
+
+
+def test_the_keys_file_holds_hashes_not_keys(keys: Keys) -> None:
+    text = keys.path.read_text()
+    assert keys.path.stat().st_mode & 0o777 == 0o600
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [line["id"] for line in lines] == [
+        keys.id(k) for k in (keys.ingest, keys.read, keys.admin)
+    ]
+    for key in (keys.ingest, keys.read, keys.admin):
+        assert secret(key) not in text
+    assert {(line["kdf"], line["n"], line["r"], line["p"]) for line in lines} == {
+        ("scrypt", 2**14, 8, 1)
+    }
+    assert len({line["salt"] for line in lines}) == 3  # a salt of its own per key
+
+
+def test_verified_keys_are_cached_by_digest_not_by_key(keys: Keys) -> None:
+    keyring: Keyring = load_keys(keys.path)
+    assert keyring.cached(keys.read) is None
+    entry = keyring.verify(keys.read)
+    assert entry is not None
+    assert entry.scopes == ("read",)
+    assert keyring.cached(keys.read) == entry
+    wrong = keys.read[:-1] + ("2" if keys.read[-1] != "2" else "3")
+    assert keyring.verify(wrong) is None
+    assert all(secret(keys.read) not in repr(item) for item in keyring._verified.items())
+
+
+async def test_vellum_keys_create_prints_a_working_key_once(
+    tmp_path: Path, make_client, store, config: Config
+) -> None:
+    path = tmp_path / "made-by-cli.jsonl"
+    made = run_cli("keys", "create", "--scope", "ingest", "--keys-file", str(path))
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("vk_")
+    assert len(made.stdout.splitlines()) == 1
+    assert secret(key) not in path.read_text()
+    listed = run_cli("keys", "list", env={"VELLUM_KEYS_FILE": str(path)})
+    assert listed.returncode == 0, listed.stderr
+    assert key.split("_")[1] in listed.stdout
+    assert "ingest" in listed.stdout
+    assert secret(key) not in listed.stdout + listed.stderr
+
+    client = await make_client(store, msgspec.structs.replace(config, keys_file=path))
+    assert (await post_article(client, key)).status == 201
+    assert (await post_article(client, key + "x")).status == 401
+
+
+def test_a_missing_keys_file_is_a_start_up_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="VELLUM_KEYS_FILE"):
+        load_keys(tmp_path / "absent.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x"}\n')
+    with pytest.raises(ConfigError, match="line 1"):
+        load_keys(bad)
+
+
+def test_with_keys_a_public_bind_is_allowed(keys: Keys) -> None:
+    check_bind(Config(host="0.0.0.0", keys_file=keys.path))
+    check_bind(Config(host="0.0.0.0", allow_public_without_keys=True))
+    with pytest.raises(ConfigError, match=r"refusing to bind 0\.0\.0\.0"):
+        check_bind(Config(host="0.0.0.0"))
+
+
+def test_serve_on_a_public_address_with_keys_requires_them(
+    tmp_path: Path, s3_settings: S3Settings, keys: Keys
+) -> None:
+    env = {**s3_environment(s3_settings), "VELLUM_KEYS_FILE": str(keys.path)}
+    with running_server(tmp_path, env, "--host", "0.0.0.0") as server:
+        output = server.output()
+        assert "Auth: on, 3 API keys loaded" in output
+        for key in (keys.ingest, keys.read, keys.admin):
+            assert secret(key) not in output
+        request = urllib.request.Request(f"{server.url}/v1/documents/{'a' * 32}")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 401
+        request.add_header("Authorization", f"Bearer {keys.read}")
+        with pytest.raises(urllib.error.HTTPError) as absent:
+            urllib.request.urlopen(request, timeout=30)
+        assert absent.value.code == 404
+
+
+def test_openapi_documents_the_bearer_scheme_and_each_scope() -> None:
+    document = build()
+    assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    paths = document["paths"]
+    assert paths["/v1/documents"]["post"]["security"] == [{"apiKey": ["ingest"]}]
+    assert paths["/v1/documents/{id}"]["get"]["security"] == [{"apiKey": ["read"]}]
+    assert paths["/v1/imports/{job}"]["delete"]["security"] == [{"apiKey": ["admin"]}]
+    unauthorized = paths["/v1/imports/{job}"]["get"]["responses"]["401"]
+    assert "/problems/unauthorized" in unauthorized["description"]
+    assert "WWW-Authenticate" in unauthorized["headers"]
+    assert "/problems/forbidden" in paths["/v1/imports"]["post"]["responses"]["403"]["description"]
+    for path in OPEN_PATHS:
+        assert paths[path]["get"]["security"] == []
+        assert "401" not in paths[path]["get"]["responses"]

@@ -33,7 +33,7 @@ async def run_import(
     """Exit status: 0 when every line was stored, 1 when lines failed or the job did not
     succeed."""
     if url is not None:
-        return await _import_through(url, source, shard)
+        return await _import_through(url, source, shard, config.api_key)
     failed = False
     async with open_storage(config) as (store, _):
         sources = await expand_sources(source, store, config)
@@ -117,13 +117,16 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
     return 0
 
 
-async def _import_through(url: str, source: str, shard: model.Shard | None) -> int:
+async def _import_through(
+    url: str, source: str, shard: model.Shard | None, api_key: str | None
+) -> int:
     """Submit the file to a running server and follow the job there."""
     if shard is not None or source.startswith("s3://"):
         raise ConfigError("--url takes a local file and no --shard")
     path = Path(source)
     base = url.rstrip("/")
-    async with aiohttp.ClientSession() as session:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with aiohttp.ClientSession(headers=headers) as session:
         async with session.post(
             f"{base}/v1/imports",
             data=_file_chunks(path),

@@ -24,6 +24,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # API keys (service.keys): when set, every route but health, metrics and the OpenAPI
     # document needs `Authorization: Bearer <key>` with the route's scope.
     keys_file: Path | None = None
+    # The key `vellum import --url` sends to a server that requires one (never logged).
+    api_key: str | None = None
     # Without API keys only loopback addresses may be bound, unless this is set.
     allow_public_without_keys: bool = False
     # Embedded storage (used when s3_endpoint is None).

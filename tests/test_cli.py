@@ -124,3 +124,32 @@ def test_import_every_object_under_an_s3_prefix(
     elsewhere = vellum(s3_settings, "import", "s3://another-bucket/x.ndjson")
     assert elsewhere.returncode == 2
     assert "outside the archive" in elsewhere.stderr
+
+
+def test_import_through_a_server_that_needs_a_key(tmp_path: Path, s3_settings: S3Settings) -> None:
+    from service.keys import create_key
+    from tests.servers import running_server
+
+    keys = tmp_path / "keys.jsonl"
+    key, _ = create_key(keys, ["ingest", "read"])
+    source = tmp_path / "input.ndjson"
+    source.write_bytes(
+        b"".join(json.dumps({"text": f"remote {n}"}).encode() + b"\n" for n in range(5))
+    )
+    with running_server(
+        tmp_path, {**s3_environment(s3_settings), "VELLUM_KEYS_FILE": str(keys)}
+    ) as server:
+        refused = vellum(s3_settings, "import", str(source), "--url", server.url)
+        assert refused.returncode == 2
+        assert "401" in refused.stderr or "unauthorized" in refused.stderr
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VELLUM_"))}
+        accepted = subprocess.run(
+            [sys.executable, "-m", "service.cli", "import", str(source), "--url", server.url],
+            env={**clean, "VELLUM_API_KEY": key},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert accepted.returncode == 0, accepted.stderr
+    assert summary_counts(accepted.stdout) == (5, 5, 0, 0)
+    assert key not in accepted.stdout + accepted.stderr

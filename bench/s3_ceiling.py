@@ -22,7 +22,7 @@ import botocore.exceptions
 import msgspec
 
 from bench.measure import Timings
-from service.storage.s3 import S3Settings
+from service.storage.s3 import S3Settings, client_config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,15 +40,7 @@ def client(settings: S3Settings, connections: int) -> S3Client:
     return session.client(
         "s3",
         endpoint_url=settings.endpoint,
-        config=botocore.config.Config(
-            max_pool_connections=connections,
-            connect_timeout=min(settings.timeout_seconds, 5.0),
-            read_timeout=settings.timeout_seconds,
-            retries={"max_attempts": 3, "mode": "standard"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            s3={"addressing_style": "path"},
-        ),
+        config=client_config(connections, settings.timeout_seconds),
     )
 
 

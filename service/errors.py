@@ -57,6 +57,16 @@ class VellumError(Exception):
     def type_uri(self) -> str:
         return f"/problems/{self.slug}"
 
+    def problem(self) -> dict[str, Any]:
+        """The RFC 9457 members of this error (the web layer adds instance, request id)."""
+        return {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extensions,
+        }
+
 
 class ConfigError(VellumError):
     slug = "config-error"

@@ -149,14 +149,5 @@ def rebuild_record(previous: Record, decoded: str) -> Record:
 
 
 def _analysis_fields(analysis: Analysis) -> dict[str, Any]:
-    return {
-        "text": analysis.text,
-        "headline": analysis.headline,
-        "blocks": analysis.blocks,
-        "quotes": analysis.quotes,
-        "insertions": analysis.insertions,
-        "ellipses": analysis.ellipses,
-        "language": analysis.language,
-        "stats": analysis.stats,
-        "fingerprints": analysis.fingerprints,
-    }
+    """The record's analysed fields: an Analysis's fields are named as the record's."""
+    return msgspec.structs.asdict(analysis)

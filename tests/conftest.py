@@ -9,6 +9,7 @@ developer's credentials never reach a test.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,11 +17,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from service.app import create_app
 from service.config import Config
+from service.logging import configure_logging
 from service.storage.embedded import EmbeddedS3
 from service.storage.port import ObjectStore
 from service.storage.s3 import S3ObjectStore, S3Settings
@@ -85,6 +88,15 @@ def make_client(aiohttp_client, config: Config):  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def client(make_client, store: S3ObjectStore) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
     return await make_client(store)
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """Vellum's log, as JSON lines, captured for the test."""
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    yield stream
+    structlog.reset_defaults()
 
 
 async def all_keys(store: ObjectStore) -> list[str]:

@@ -8,20 +8,17 @@ import io
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-import structlog
 
 from service.cli import check_bind
 from service.config import Config
 from service.errors import ConfigError
 from service.jobs import model
 from service.keys import Keyring, create_key, load_keys
-from service.logging import configure_logging
 from service.storage.s3 import S3Settings
 from service.web.openapi import build
 from tests.conftest import all_keys
@@ -60,14 +57,6 @@ def keys(tmp_path: Path) -> Keys:
 @pytest.fixture
 async def authed(make_client, store, config: Config, keys: Keys):  # type: ignore[no-untyped-def]
     return await make_client(store, msgspec.structs.replace(config, keys_file=keys.path))
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("json", "info", stream)
-    yield stream
-    structlog.reset_defaults()
 
 
 async def post_article(client, key: str, text: str = "An archived article.") -> Any:  # type: ignore[no-untyped-def]

@@ -2,22 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterator
-
-import pytest
-import structlog
-
-from service.logging import configure_logging
-
-
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("json", "info", stream)
-    yield stream
-    structlog.reset_defaults()
 
 
 async def test_one_json_line_per_request_without_the_text(client, log_stream) -> None:

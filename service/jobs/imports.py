@@ -257,7 +257,7 @@ class Runner:
             try:
                 verified = self._verify(line)
             except RequestError as error:
-                outcomes[line.number] = {"line": line.number, "problem": _problem(error)}
+                outcomes[line.number] = {"line": line.number, "problem": error.problem()}
                 continue
             document_id = ids.document_id(
                 verified.sha256.hex(), verified.charset.codec, verified.source
@@ -340,13 +340,3 @@ def _too_long(line: Line, limit: int) -> RequestError:
         f"line {line.number} is {line.size} bytes; the per-document limit is {limit}",
         limit_bytes=limit,
     )
-
-
-def _problem(error: RequestError) -> dict[str, object]:
-    return {
-        "type": error.type_uri,
-        "title": error.title,
-        "status": error.status,
-        "detail": error.detail,
-        **error.extensions,
-    }

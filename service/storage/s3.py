@@ -63,6 +63,20 @@ class S3Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_access_key: str | None = None
 
 
+def client_config(max_connections: int, timeout_seconds: float) -> botocore.config.Config:
+    """botocore's settings for Vellum (and for the benchmark's plain-boto3 ceiling)."""
+    return botocore.config.Config(
+        max_pool_connections=max_connections,
+        connect_timeout=min(timeout_seconds, 5.0),
+        read_timeout=timeout_seconds,
+        retries={"max_attempts": 3, "mode": "standard"},
+        # Vellum computes SHA-256 itself and passes it in: no second checksum.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path"},
+    )
+
+
 class S3ObjectStore:
     """`ObjectStore` over one bucket and key prefix of an S3-compatible endpoint."""
 
@@ -79,16 +93,7 @@ class S3ObjectStore:
         self._client: S3Client = session.client(
             "s3",
             endpoint_url=settings.endpoint,
-            config=botocore.config.Config(
-                max_pool_connections=settings.max_connections,
-                connect_timeout=min(settings.timeout_seconds, 5.0),
-                read_timeout=settings.timeout_seconds,
-                retries={"max_attempts": 3, "mode": "standard"},
-                # Vellum computes SHA-256 itself and passes it in: no second checksum.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                s3={"addressing_style": "path"},
-            ),
+            config=client_config(settings.max_connections, settings.timeout_seconds),
         )
         self._pool = ThreadPoolExecutor(
             max_workers=settings.max_connections, thread_name_prefix="vellum-s3"

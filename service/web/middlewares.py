@@ -142,15 +142,7 @@ def _from_aiohttp(exc: web.HTTPException) -> VellumError:
 
 
 def problem_response(request: web.Request, error: VellumError) -> web.Response:
-    body = {
-        "type": error.type_uri,
-        "title": error.title,
-        "status": error.status,
-        "detail": error.detail,
-        "instance": request.path,
-        "request_id": request.get(REQUEST_ID),
-        **error.extensions,
-    }
+    body = {**error.problem(), "instance": request.path, "request_id": request.get(REQUEST_ID)}
     response = web.Response(
         status=error.status,
         body=_problem_encoder.encode(body),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +17,7 @@ from service.ids import parse_id
 from service.ingest import Ingestor
 from service.jobs import model
 from service.jobs.export import export_bags
-from service.jobs.local import READ_BYTES, expand_sources, import_input
+from service.jobs.local import expand_sources, file_chunks, import_input
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
 from service.progress import ImportProgress, summary
@@ -105,7 +104,6 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
             await archive.versions(document_id)  # DocumentNotFound before any bag is made
         report = await export_bags(
             archive,
-            store,
             chosen,
             target,
             concurrency=config.import_concurrency,
@@ -129,7 +127,7 @@ async def _import_through(
     async with aiohttp.ClientSession(headers=headers) as session:
         async with session.post(
             f"{base}/v1/imports",
-            data=_file_chunks(path),
+            data=file_chunks(path),
             headers={"Content-Type": "application/x-ndjson"},
         ) as response:
             if response.status != 202:
@@ -168,9 +166,3 @@ def _as_checkpoint(status: model.JobStatus) -> model.Checkpoint:
         updated_at=status.updated_at,
         error=status.error,
     )
-
-
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as handle:
-        while block := await asyncio.to_thread(handle.read, READ_BYTES):
-            yield block

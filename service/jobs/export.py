@@ -42,11 +42,10 @@ from typing import Literal
 
 import msgspec
 
-from service import __version__, ids
+from service import __version__
 from service.archive import Archive
 from service.errors import IntegrityError, VellumError
 from service.provenance import prov_document
-from service.storage.port import BulkStore
 from service.types import SCHEMA, Record, record_decoder
 
 PROVENANCE_BASE = "urn:vellum:archive"
@@ -67,7 +66,6 @@ class _Bag(msgspec.Struct, frozen=True):
 
 async def export_bags(
     archive: Archive,
-    store: BulkStore,
     document_ids: Sequence[str],
     target: Path,
     *,
@@ -86,7 +84,7 @@ async def export_bags(
         async with limit:
             outcome: Outcome = "skipped"
             if not await asyncio.to_thread((target / document_id).exists):
-                bag = await _collect(archive, store, document_id)
+                bag = await _collect(archive, document_id)
                 outcome = await asyncio.to_thread(_write_bag, target, document_id, bag)
         done[outcome].append(document_id)
         if on_bag is not None:
@@ -96,28 +94,24 @@ async def export_bags(
     return ExportReport(written=sorted(done["written"]), skipped=sorted(done["skipped"]))
 
 
-async def _collect(archive: Archive, store: BulkStore, document_id: str) -> _Bag:
+async def _collect(archive: Archive, document_id: str) -> _Bag:
     """Every version and the original, each checked against the archive's digests."""
     versions = await archive.versions(document_id)
+    # Each read is checked by the store against the SHA-256 kept with the object.
     stored = await asyncio.gather(*(archive.stored_record(document_id, v) for v in versions))
-    kept = await asyncio.gather(
-        *(store.stored_sha256(ids.record_key(document_id, v)) for v in versions)
-    )
     files: dict[str, bytes] = {}
     sha256: dict[str, str] = {}
     records: list[Record] = []
-    for item, digest in zip(stored, kept, strict=True):
-        name, actual = f"record-v{item.version}.json", hashlib.sha256(item.data).hexdigest()
+    for item in stored:
+        name = f"record-v{item.version}.json"
         where = f"record version {item.version} of {document_id}"
-        if digest is not None and actual != digest:
-            raise IntegrityError(f"{where} does not match the SHA-256 stored with it")
         try:
             record = record_decoder.decode(item.data)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise IntegrityError(f"{where} is not a readable record: {exc}") from exc
         if (record.id, record.version) != (document_id, item.version):
             raise IntegrityError(f"{where} holds {record.id} version {record.version}")
-        files[name], sha256[name] = item.data, digest or actual
+        files[name], sha256[name] = item.data, hashlib.sha256(item.data).hexdigest()
         records.append(record)
     latest = records[-1]
     if {record.original.sha256 for record in records} != {latest.original.sha256}:

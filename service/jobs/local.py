@@ -93,7 +93,10 @@ async def _file_manifest(
         stored = -1
     if stored != size:
         await store.upload(
-            key, _chunks(path), content_type="application/x-ndjson", limit=config.max_import_bytes
+            key,
+            file_chunks(path),
+            content_type="application/x-ndjson",
+            limit=config.max_import_bytes,
         )
     return model.Manifest(
         job=model.job_id_for(digest, shard),
@@ -158,7 +161,8 @@ def _scan(path: Path) -> tuple[str, int, int]:
     return digest.hexdigest(), size, lines + (0 if last == b"\n" else 1)
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
+async def file_chunks(path: Path) -> AsyncIterator[bytes]:
+    """A file's bytes in blocks, read off the event loop."""
     with path.open("rb") as handle:
         while block := await asyncio.to_thread(handle.read, READ_BYTES):
             yield block

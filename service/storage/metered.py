@@ -74,8 +74,5 @@ class MeteredStore:
     async def size(self, key: str) -> int:
         return await self._measure("size", self.inner.size(key))
 
-    async def stored_sha256(self, key: str) -> str | None:
-        return await self._measure("stored_sha256", self.inner.stored_sha256(key))
-
     async def list_prefixes(self, prefix: str) -> list[str]:
         return await self._measure("list_prefixes", self.inner.list_prefixes(prefix))

@@ -56,8 +56,5 @@ class BulkStore(ObjectStore, Protocol):
     async def size(self, key: str) -> int:
         """The object's length in bytes; ObjectNotFound if there is none."""
 
-    async def stored_sha256(self, key: str) -> str | None:
-        """The SHA-256 (hex) recorded with the object when `put_if_absent` wrote it."""
-
     async def list_prefixes(self, prefix: str) -> list[str]:
         """The immediate "folders" under `prefix` (keys up to the next `/`), sorted."""

@@ -197,11 +197,6 @@ class S3ObjectStore:
             return b""
         return await self._run(get_range)
 
-    async def stored_sha256(self, key: str) -> str | None:
-        full_key = self.prefix + key
-        head = await self._run(lambda: self._client.head_object(Bucket=self.bucket, Key=full_key))
-        return head.get("Metadata", {}).get("sha256")
-
     async def size(self, key: str) -> int:
         full_key = self.prefix + key
         head = await self._run(lambda: self._client.head_object(Bucket=self.bucket, Key=full_key))

@@ -56,13 +56,32 @@ def s3_environment(settings: S3Settings) -> dict[str, str]:
     }
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without AWS_* and VELLUM_*: children get only what a
+    test gives them."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VELLUM_"))}
+
+
+def run_vellum(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`vellum ARGS...` as a user runs it, in a clean environment plus `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env={**clean_environment(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @contextlib.contextmanager
 def running_server(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[ServerProcess]:
     """`vellum serve` on a free port, ready (healthz answers) when entered."""
     port = free_ports(1)[0]
     log = tmp_path / f"vellum-{port}.log"
     environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VELLUM_"))},
+        **clean_environment(),
         "VELLUM_PORT": str(port),
         "VELLUM_LOG_FORMAT": "json",
         **env,

@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from service.storage.s3 import S3ObjectStore, S3Settings
 from tests.conftest import all_keys
-from tests.servers import s3_environment
+from tests.servers import run_vellum, s3_environment
 from tests.test_imports import build_input
 
 
 def vellum(settings: S3Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VELLUM_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        env={**clean, **s3_environment(settings)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_vellum(*args, env=s3_environment(settings))
 
 
 def summary_counts(output: str) -> tuple[int, int, int, int]:
@@ -142,13 +133,8 @@ def test_import_through_a_server_that_needs_a_key(tmp_path: Path, s3_settings: S
         refused = vellum(s3_settings, "import", str(source), "--url", server.url)
         assert refused.returncode == 2
         assert "401" in refused.stderr or "unauthorized" in refused.stderr
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VELLUM_"))}
-        accepted = subprocess.run(
-            [sys.executable, "-m", "service.cli", "import", str(source), "--url", server.url],
-            env={**clean, "VELLUM_API_KEY": key},
-            capture_output=True,
-            text=True,
-            timeout=120,
+        accepted = run_vellum(
+            "import", str(source), "--url", server.url, env={"VELLUM_API_KEY": key}, timeout=120
         )
     assert accepted.returncode == 0, accepted.stderr
     assert summary_counts(accepted.stdout) == (5, 5, 0, 0)

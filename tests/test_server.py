@@ -15,7 +15,7 @@ from pathlib import Path
 
 from service.storage.s3 import S3ObjectStore, S3Settings
 from tests.conftest import all_keys
-from tests.servers import running_server, s3_environment
+from tests.servers import run_vellum, running_server, s3_environment
 
 
 def raw_request_head(port: int, headers: dict[str, str]) -> socket.socket:
@@ -180,14 +180,7 @@ def test_default_embedded_storage_serves_persists_and_stops(tmp_path: Path) -> N
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VELLUM_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_vellum(*args, env=env, timeout=60)
 
 
 def test_public_bind_without_keys_is_refused() -> None:

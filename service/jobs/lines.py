@@ -67,6 +67,24 @@ async def read_lines(
         skipping, skipped = False, 0
 
 
+class LineCounter:
+    """Counts the lines of a stream as `read_lines` numbers them: its newlines, plus a
+    last line without one."""
+
+    def __init__(self) -> None:
+        self.newlines = 0
+        self.open_line = False
+
+    def feed(self, chunk: bytes) -> None:
+        if chunk:
+            self.newlines += chunk.count(b"\n")
+            self.open_line = not chunk.endswith(b"\n")
+
+    @property
+    def count(self) -> int:
+        return self.newlines + (1 if self.open_line else 0)
+
+
 def _line(number: int, end: int, data: bytes | bytearray, skipping: bool, size: int) -> Line:
     if skipping:
         return Line(number=number, end=end, data=None, size=size)

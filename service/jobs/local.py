@@ -22,6 +22,7 @@ from service.errors import ConfigError, ObjectNotFound
 from service.ingest import Ingestor
 from service.jobs import model
 from service.jobs.imports import Jobs, Progress, Runner, now_text, worker_name
+from service.jobs.lines import LineCounter
 from service.storage.port import BulkStore
 
 READ_BYTES = 1024 * 1024
@@ -150,15 +151,14 @@ def _in_archive(source: str, config: Config) -> tuple[str, str]:
 
 def _scan(path: Path) -> tuple[str, int, int]:
     digest = hashlib.sha256()
-    size = lines = 0
-    last = b"\n"
+    lines = LineCounter()
+    size = 0
     with path.open("rb") as handle:
         while block := handle.read(READ_BYTES):
             digest.update(block)
             size += len(block)
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return digest.hexdigest(), size, lines + (0 if last == b"\n" else 1)
+            lines.feed(block)
+    return digest.hexdigest(), size, lines.count
 
 
 async def file_chunks(path: Path) -> AsyncIterator[bytes]:

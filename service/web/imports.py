@@ -11,6 +11,7 @@ from service import media
 from service.errors import NotFound, ObjectNotFound, PayloadTooLarge, UnsupportedMediaType
 from service.jobs import model
 from service.jobs.imports import Jobs, now_text
+from service.jobs.lines import LineCounter
 from service.web.auth import KEY_ID
 from service.web.body import stream_body
 from service.web.middlewares import REQUEST_ID
@@ -31,7 +32,7 @@ async def create_import(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     jobs = request.app[JOBS]
     job = model.new_job_id()
-    lines = _LineCounter()
+    lines = LineCounter()
 
     async def body() -> AsyncIterator[bytes]:
         async for chunk in stream_body(request, idle_seconds=config.body_timeout_seconds):
@@ -112,20 +113,3 @@ async def _job(request: web.Request) -> tuple[Jobs, str]:
     except ObjectNotFound:
         raise NotFound(f"no import job {job}", job=job) from None
     return jobs, job
-
-
-class _LineCounter:
-    """Counts the lines of a stream: newlines, plus a last line without one."""
-
-    def __init__(self) -> None:
-        self.newlines = 0
-        self.open_line = False
-
-    def feed(self, chunk: bytes) -> None:
-        if chunk:
-            self.newlines += chunk.count(b"\n")
-            self.open_line = not chunk.endswith(b"\n")
-
-    @property
-    def count(self) -> int:
-        return self.newlines + (1 if self.open_line else 0)

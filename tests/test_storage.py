@@ -82,3 +82,21 @@ async def test_upload_over_its_limit_leaves_nothing(store) -> None:
             "big/too-large", chunks_of(b"x" * 5000, 1000), content_type="text/plain", limit=4999
         )
     assert await store.list_keys("big/") == []
+
+
+async def test_a_put_sends_vellums_checksum_once_and_no_expect_header(store) -> None:
+    """Vellum's SHA-256 is the only checksum botocore sends (no CRC of its own), and the
+    body goes without `Expect: 100-continue` (no extra round trip per PUT)."""
+    sent: list[dict[str, str | bytes]] = []
+
+    def capture(request, **_) -> None:  # type: ignore[no-untyped-def]
+        sent.append({name.lower(): value for name, value in request.headers.items()})
+
+    store._client.meta.events.register("before-send.s3.PutObject", capture)
+    data = b"one checksum " * 1000
+    assert await store.put_if_absent("h/1", data, sha256=sha(data), content_type="text/plain")
+    (headers,) = sent
+    checksums = {name for name in headers if name.startswith("x-amz-checksum-")}
+    assert checksums == {"x-amz-checksum-sha256"}
+    assert "expect" not in headers
+    assert headers["if-none-match"] in {"*", b"*"}

@@ -25,6 +25,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 import msgspec
+from botocore.awsrequest import AWSRequest
 
 from service.errors import (
     IntegrityError,
@@ -63,8 +64,8 @@ class S3Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_access_key: str | None = None
 
 
-def client_config(max_connections: int, timeout_seconds: float) -> botocore.config.Config:
-    """botocore's settings for Vellum (and for the benchmark's plain-boto3 ceiling)."""
+def _client_config(max_connections: int, timeout_seconds: float) -> botocore.config.Config:
+    """botocore's settings for Vellum's client."""
     return botocore.config.Config(
         max_pool_connections=max_connections,
         connect_timeout=min(timeout_seconds, 5.0),
@@ -77,6 +78,31 @@ def client_config(max_connections: int, timeout_seconds: float) -> botocore.conf
     )
 
 
+def s3_client(settings: S3Settings, max_connections: int) -> S3Client:
+    """A boto3 client for Vellum (and for the benchmark's plain-boto3 ceiling)."""
+    session = boto3.session.Session(
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=settings.secret_access_key,
+        region_name=settings.region,
+    )
+    client: S3Client = session.client(
+        "s3",
+        endpoint_url=settings.endpoint,
+        config=_client_config(max_connections, settings.timeout_seconds),
+    )
+    client.meta.events.register("before-sign.s3.PutObject", _send_without_expect)
+    return client
+
+
+def _send_without_expect(request: AWSRequest, **_: object) -> None:
+    """botocore asks for `Expect: 100-continue` on every PutObject: it sends the headers,
+    waits for the server's interim answer, then the body, one more round trip per PUT.
+    That pays for bodies large enough to be worth refusing unsent; a document or record
+    is at most VELLUM_MAX_BODY_BYTES (5 MiB), so it goes at once. (Not signed: SigV4
+    leaves `Expect` out.)"""
+    del request.headers["Expect"]
+
+
 class S3ObjectStore:
     """`ObjectStore` over one bucket and key prefix of an S3-compatible endpoint."""
 
@@ -85,16 +111,7 @@ class S3ObjectStore:
         self.bucket = settings.bucket
         prefix = settings.prefix.strip("/")
         self.prefix = f"{prefix}/" if prefix else ""
-        session = boto3.session.Session(
-            aws_access_key_id=settings.access_key_id,
-            aws_secret_access_key=settings.secret_access_key,
-            region_name=settings.region,
-        )
-        self._client: S3Client = session.client(
-            "s3",
-            endpoint_url=settings.endpoint,
-            config=client_config(settings.max_connections, settings.timeout_seconds),
-        )
+        self._client = s3_client(settings, settings.max_connections)
         self._pool = ThreadPoolExecutor(
             max_workers=settings.max_connections, thread_name_prefix="vellum-s3"
         )

@@ -15,6 +15,7 @@ import msgspec
 import structlog
 from aiohttp import web
 
+from service.analysis import Analyzer
 from service.archive import Archive
 from service.config import Config
 from service.errors import StorageUnavailable
@@ -93,10 +94,11 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     archive = Archive(app[STORE])
     app[ARCHIVE] = archive
-    app[INGESTOR] = Ingestor(archive)
-    app[JOBS] = Jobs(app[BULK_STORE])
-    app[IMPORT_WAKE] = asyncio.Event()
-    yield
+    async with Analyzer(app[CONFIG].analysis_processes) as analyzer:
+        app[INGESTOR] = Ingestor(archive, analyzer)
+        app[JOBS] = Jobs(app[BULK_STORE])
+        app[IMPORT_WAKE] = asyncio.Event()
+        yield
 
 
 async def _import_worker(app: web.Application) -> AsyncIterator[None]:

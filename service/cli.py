@@ -1,6 +1,6 @@
 """The `vellum` command line.
 
-vellum serve [--host H] [--port P]              serve the HTTP API (see README.md)
+vellum serve [--host H] [--port P] [--workers N] serve the HTTP API (see README.md)
 vellum import FILE|s3://bucket/key [--shard i/N] [--url URL]
                                                 bulk-import NDJSON, with a progress bar
 vellum get ID [--original] [--version N]        print a record (or the original bytes)
@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +35,7 @@ from service.logging import configure_logging
 from service.memory import limit_malloc_arenas
 from service.web.auth import KEYRING
 from service.web.server import serve
+from service.web.workers import run_workers
 
 log = structlog.get_logger("vellum")
 
@@ -45,6 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="serve the HTTP API")
     serve_parser.add_argument("--host", help="address to bind (VELLUM_HOST)")
     serve_parser.add_argument("--port", type=int, help="port to bind (VELLUM_PORT)")
+    serve_parser.add_argument(
+        "--workers", type=int, help="server processes sharing the port (VELLUM_WORKERS)"
+    )
+    # A worker of `serve --workers N`: the inherited listening socket and ready pipe.
+    serve_parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    serve_parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     serve_parser.add_argument(
         "--allow-public-without-keys",
         action="store_true",
@@ -87,13 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env()
         overrides = {
             name: value
-            for name in ("host", "port", "allow_public_without_keys", "keys_file")
+            for name in ("host", "port", "workers", "allow_public_without_keys", "keys_file")
             if (value := getattr(args, name, None)) is not None
         }
         config = msgspec.structs.replace(config, **overrides)
         config.check()
         if args.command == "serve":
             configure_logging(config.log_format, config.log_level)
+            if args.listen_fd is not None:
+                return _serve_worker(config, args.listen_fd, args.ready_fd)
             return _serve(config)
         configure_logging(config.log_format, "warning")  # the command's output is the point
         if args.command == "keys":
@@ -135,22 +146,47 @@ def check_bind(config: Config) -> None:
 
 def _serve(config: Config) -> int:
     check_bind(config)
+    if config.workers > 1:
+
+        def announce_workers(url: str, storage: str) -> None:
+            keys = len(load_keys(config.keys_file)) if config.keys_file is not None else None
+            _announce(config, url, storage, keys)
+
+        return asyncio.run(run_workers(config, on_ready=announce_workers))
     app = create_app(config)
     keys = len(app[KEYRING]) if KEYRING in app else None
 
     def announce(url: str) -> None:
-        print(f"Vellum {__version__} listening on {url}", flush=True)
-        print(f"Storage: {app[STORAGE_DESCRIPTION]}", flush=True)
-        if keys is not None:
-            print(f"Auth: on, {keys} API keys loaded from {config.keys_file}.", flush=True)
-        elif _is_loopback(config.host):
-            print("Auth: off. No API keys configured: serving on loopback only.", flush=True)
-        else:
-            print("Auth: off. No API keys configured: serving UNAUTHENTICATED.", flush=True)
-        log.info("listening", url=url, storage=app[STORAGE_DESCRIPTION], api_keys=keys)
+        _announce(config, url, app[STORAGE_DESCRIPTION], keys)
 
     asyncio.run(serve(app, config, on_ready=announce))
     return 0
+
+
+def _serve_worker(config: Config, listen_fd: int, ready_fd: int) -> int:
+    """One worker of `serve --workers N`: serve the inherited socket; say when ready."""
+    app = create_app(config)
+
+    def ready(url: str) -> None:
+        log.info("listening", url=url, storage=app[STORAGE_DESCRIPTION], worker_pid=os.getpid())
+        os.write(ready_fd, b"+")
+        os.close(ready_fd)
+
+    asyncio.run(serve(app, config, on_ready=ready, sock=socket.socket(fileno=listen_fd)))
+    return 0
+
+
+def _announce(config: Config, url: str, storage: str, keys: int | None) -> None:
+    workers = f" with {config.workers} worker processes" if config.workers > 1 else ""
+    print(f"Vellum {__version__} listening on {url}{workers}", flush=True)
+    print(f"Storage: {storage}", flush=True)
+    if keys is not None:
+        print(f"Auth: on, {keys} API keys loaded from {config.keys_file}.", flush=True)
+    elif _is_loopback(config.host):
+        print("Auth: off. No API keys configured: serving on loopback only.", flush=True)
+    else:
+        print("Auth: off. No API keys configured: serving UNAUTHENTICATED.", flush=True)
+    log.info("listening", url=url, storage=storage, api_keys=keys, workers=config.workers)
 
 
 def _keys(config: Config, command: str, scopes: list[Scope]) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
+from service.analysis import Analyzer
 from service.app import open_storage
 from service.archive import Archive
 from service.config import Config
@@ -34,14 +35,17 @@ async def run_import(
     if url is not None:
         return await _import_through(url, source, shard, config.api_key)
     failed = False
-    async with open_storage(config) as (store, _):
+    async with (
+        open_storage(config) as (store, _),
+        Analyzer(config.analysis_processes) as analyzer,
+    ):
         sources = await expand_sources(source, store, config)
         for one in sources:
             with ImportProgress() as bar:
                 manifest, final = await import_input(
                     one,
                     store=store,
-                    ingestor=Ingestor(Archive(store)),
+                    ingestor=Ingestor(Archive(store), analyzer),
                     config=config,
                     shard=shard,
                     progress=bar.follow,
@@ -83,10 +87,13 @@ async def run_verify(config: Config) -> int:
 async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
     if every == bool(ids):
         raise ConfigError("name document ids, or --all (not both)")
-    async with open_storage(config) as (store, _):
+    async with (
+        open_storage(config) as (store, _),
+        Analyzer(config.analysis_processes) as analyzer,
+    ):
         archive = Archive(store)
         chosen = await document_ids(store) if every else [parse_id(i) for i in ids]
-        report = await reprocess(archive, chosen, concurrency=config.import_concurrency)
+        report = await reprocess(archive, analyzer, chosen, concurrency=config.import_concurrency)
     for document_id in report.written:
         print(f"new version: {document_id}")
     print(f"{len(report.written)} new versions, {len(report.current)} already current")

@@ -21,6 +21,10 @@ MIB = 1024 * 1024
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    # Server processes sharing the port (SO_REUSEPORT), each with its own event loop.
+    workers: int = 1
+    # Processes that run the normalizer beside each server process (0: in-process).
+    analysis_processes: int = 1
     # API keys (service.keys): when set, every route but health, metrics and the OpenAPI
     # document needs `Authorization: Bearer <key>` with the route's scope.
     keys_file: Path | None = None
@@ -45,6 +49,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # longest a request body may take to arrive (beyond: 408).
     max_in_flight: int = 256
     body_timeout_seconds: float = 60.0
+    # The longest a request's line and headers may take to arrive (beyond: the
+    # connection is closed), so a client trickling header bytes cannot hold it open.
+    header_timeout_seconds: float = 15.0
     max_metadata_bytes: int = 64 * 1024
     # Bulk imports: the largest NDJSON input, whether this server runs an import worker,
     # and how many lines a worker ingests at once.
@@ -91,6 +98,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             problems.append("VELLUM_MAX_METADATA_BYTES must be at least 2")
         if self.max_in_flight < 1:
             problems.append("VELLUM_MAX_IN_FLIGHT must be at least 1")
+        if self.workers < 1:
+            problems.append("VELLUM_WORKERS must be at least 1")
+        if self.analysis_processes < 0:
+            problems.append("VELLUM_ANALYSIS_PROCESSES must be at least 0")
+        if self.header_timeout_seconds <= 0:
+            problems.append("VELLUM_HEADER_TIMEOUT_SECONDS must be more than 0")
         if self.import_concurrency < 1:
             problems.append("VELLUM_IMPORT_CONCURRENCY must be at least 1")
         if self.log_format not in {"auto", "json", "console"}:
@@ -117,3 +130,9 @@ def _env_name(message: str) -> str:
     if not path:
         return message
     return f"VELLUM_{path.rstrip('`').upper()}: {head}"
+
+
+def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment plus `overrides`, for a child process that reads its
+    own configuration (a worker of `vellum serve --workers N`)."""
+    return {**os.environ, **overrides}

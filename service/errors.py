@@ -7,6 +7,7 @@
     │   ├── StorageUnavailable       503 storage-unavailable
     │   ├── ObjectNotFound           404 not-found (translated by callers)
     │   └── IntegrityError           500 integrity-error (stored bytes fail their digest)
+    ├── AnalysisFailed               500 analysis-failed (the normalizer's process died)
     ├── ServiceUnavailable           503 draining
     │   └── Overloaded               503 overloaded (too much work in flight)
     └── RequestError                 4xx: the client's request is at fault
@@ -98,6 +99,11 @@ class ObjectNotFound(StorageError):
 class IntegrityError(StorageError):
     slug = "integrity-error"
     title = "Stored data failed its integrity check"
+
+
+class AnalysisFailed(VellumError):
+    slug = "analysis-failed"
+    title = "The text could not be analysed"
 
 
 class ServiceUnavailable(VellumError):

@@ -2,7 +2,8 @@
 
 1. (done by `service.submission`) the request is verified; nothing is written otherwise;
 2. the original is stored content-addressed, as a conditional create the server checks
-   against our SHA-256; an original that exists already is reused;
+   against our SHA-256; an original that exists already is reused; meanwhile the text is
+   analysed (`service.analysis`);
 3. the record, which names the original's digest, is stored as a conditional create:
    only the record makes the document visible;
 4. the caller answers 201 only after both calls returned.
@@ -22,8 +23,9 @@ from typing import Any
 import msgspec
 
 from service import __version__, ids
+from service.analysis import Analyzer
 from service.archive import Archive
-from service.normalize import NORMALIZER_VERSION, Analysis, analyze
+from service.normalize import NORMALIZER_VERSION, Analysis
 from service.submission import Submission
 from service.types import (
     SCHEMA,
@@ -37,9 +39,6 @@ from service.types import (
 )
 
 SOFTWARE = Software(name="vellum", version=__version__)
-# Texts longer than this are analysed in a worker thread rather than on the event loop
-# (the normalizer takes about 1 ms per 4 KB; a thread hop costs about 0.1 ms).
-INLINE_ANALYSIS_CHARS = 32 * 1024
 
 
 class Receipt(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,8 +61,11 @@ def utc_now() -> datetime:
 
 
 class Ingestor:
-    def __init__(self, archive: Archive, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, archive: Archive, analyzer: Analyzer, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
         self.archive = archive
+        self.analyzer = analyzer
         self.clock = clock
 
     async def ingest(self, submission: Submission, receipt: Receipt) -> IngestOutcome:
@@ -71,15 +73,18 @@ class Ingestor:
             submission.sha256.hex(), submission.charset.codec, submission.source
         )
         received_at = self.clock()
-        key = await self.archive.put_original(
-            submission.original, sha256=submission.sha256, media_type=submission.media_type
-        )
-        arguments = (document_id, submission, key, receipt, received_at)
-        if len(submission.text) > INLINE_ANALYSIS_CHARS:
-            # Tens of milliseconds of CPU: in a thread, so the event loop keeps serving.
-            record = await asyncio.to_thread(build_record, *arguments)
-        else:
-            record = build_record(*arguments)
+        title = submission.source.title if submission.source else None
+        # The text is analysed (in another process, see service.analysis) while the
+        # original is stored.
+        analysis = asyncio.ensure_future(self.analyzer.analyze(submission.text, title))
+        try:
+            key = await self.archive.put_original(
+                submission.original, sha256=submission.sha256, media_type=submission.media_type
+            )
+        except BaseException:
+            analysis.cancel()
+            raise
+        record = build_record(document_id, submission, key, receipt, received_at, await analysis)
         if await self.archive.put_record(record):
             return IngestOutcome(created=True, record=record)
         return IngestOutcome(created=False, record=await self.archive.record(document_id, 1))
@@ -91,11 +96,11 @@ def build_record(
     original_key: str,
     receipt: Receipt,
     received_at: datetime,
+    analysis: Analysis,
 ) -> Record:
     """Version 1 of a document's record. Pure: the same arguments give the same record."""
     sha256 = submission.sha256.hex()
     source = submission.source or Source()
-    analysis = analyze(submission.text, source.title)
     return Record(
         id=document_id,
         version=1,
@@ -124,13 +129,12 @@ def build_record(
     )
 
 
-def rebuild_record(previous: Record, decoded: str) -> Record:
-    """The next version of a record: the original analysed again by this normalizer.
+def rebuild_record(previous: Record, analysis: Analysis) -> Record:
+    """The next version of a record, from its original analysed again by this normalizer.
 
     What was received and asserted is kept; the analysis, the software and the
     `derived_from` link to the previous version are new.
     """
-    analysis = analyze(decoded, previous.source.title)
     provenance = msgspec.structs.replace(
         previous.provenance,
         software=SOFTWARE,

@@ -4,6 +4,8 @@
     vellum_http_request_duration_seconds{method, route}      latency histogram
     vellum_http_requests_in_flight                           requests being served now
     vellum_http_requests_shed_total                          refused with 503 under load
+    vellum_http_header_timeouts_total                        connections closed: a request's
+                                                             line and headers too slow
     vellum_documents_total{channel, outcome}                 ingests: created or duplicate
     vellum_import_lines_total{outcome}                       import lines: created,
                                                              duplicate or failed
@@ -55,6 +57,11 @@ class Metrics:
         self.shed = Counter(
             "vellum_http_requests_shed",
             "Requests refused with 503 because in-flight work was over its bound",
+            registry=registry,
+        )
+        self.header_timeouts = Counter(
+            "vellum_http_header_timeouts",
+            "Connections closed because a request's line and headers did not arrive in time",
             registry=registry,
         )
         self.documents = Counter(

@@ -71,7 +71,10 @@ def store(s3_settings: S3Settings) -> Iterator[S3ObjectStore]:
 
 @pytest.fixture
 def config() -> Config:
-    return Config(max_body_bytes=5 * 1024 * 1024, max_metadata_bytes=64 * 1024)
+    # In-process analysis: a pool of processes per test app would cost a start each.
+    return Config(
+        max_body_bytes=5 * 1024 * 1024, max_metadata_bytes=64 * 1024, analysis_processes=0
+    )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import bagit
 import msgspec
 import pytest
 
+from service.analysis import Analyzer
 from service.archive import Archive
 from service.jobs.reprocess import reprocess
 from service.storage.s3 import S3Settings
@@ -45,7 +46,7 @@ async def two_versions(store) -> tuple[str, bytes]:  # type: ignore[no-untyped-d
         original, sha256=hashlib.sha256(original).digest(), media_type="text/plain"
     )
     await archive.put_record(old)
-    assert (await reprocess(archive, [old.id])).written == [old.id]
+    assert (await reprocess(archive, Analyzer(0), [old.id])).written == [old.id]
     return old.id, original
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from service.analysis import Analyzer
 from service.archive import Archive
 from service.ingest import Ingestor
 from service.jobs import model
@@ -182,7 +183,7 @@ async def test_shards_cover_every_line_exactly_once(store, count: int) -> None:
         )
         runner = Runner(
             jobs,
-            Ingestor(Archive(store)),
+            Ingestor(Archive(store), Analyzer(0)),
             owner="t",
             max_line_bytes=10_000,
             max_metadata_bytes=1000,

@@ -10,6 +10,7 @@ import boto3
 import msgspec
 
 from service import ids
+from service.analysis import Analyzer
 from service.archive import Archive
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
@@ -106,7 +107,7 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     await archive.put_record(old)
     old_bytes = (await archive.stored_record(old.id, 1)).data
 
-    first = await reprocess(archive, await document_ids(store))
+    first = await reprocess(archive, Analyzer(0), await document_ids(store))
     assert first.written == [old.id]
     assert await archive.versions(old.id) == [1, 2]
     assert (await archive.stored_record(old.id, 1)).data == old_bytes  # untouched
@@ -117,7 +118,7 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     assert new.provenance.received_at == old.provenance.received_at
     assert new.text == old.text
 
-    again = await reprocess(archive, [old.id])
+    again = await reprocess(archive, Analyzer(0), [old.id])
     assert (again.written, again.current) == ([], [old.id])
     assert await archive.versions(old.id) == [1, 2]
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from service import media
+from service.analysis import Analyzer
 from service.archive import Archive
 from service.ingest import rebuild_record
 from service.normalize import NORMALIZER_VERSION
@@ -32,6 +33,7 @@ async def document_ids(store: BulkStore) -> list[str]:
 
 async def reprocess(
     archive: Archive,
+    analyzer: Analyzer,
     ids: Sequence[str],
     *,
     concurrency: int = 8,
@@ -49,7 +51,8 @@ async def reprocess(
                 return
             original = await archive.original(latest)
             decoded = media.decode(original, media.resolve_charset(latest.original.charset))
-            following = await asyncio.to_thread(rebuild_record, latest, decoded)
+            analysis = await analyzer.analyze(decoded, latest.source.title)
+            following = rebuild_record(latest, analysis)
             if await archive.put_record(following):
                 written.append(document_id)
             else:

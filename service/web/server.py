@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import Callable
 
 import structlog
 from aiohttp import web
 
 from service.config import Config
+from service.web.metrics import METRICS
+from service.web.protocol import MAX_HEADERS, MAX_LINE_BYTES, HeaderDeadlineRunner
 from service.web.state import LIFECYCLE
 
 log = structlog.get_logger("vellum")
@@ -27,15 +30,32 @@ log = structlog.get_logger("vellum")
 # After a 413 the rest of an oversized upload is read and discarded for at most this
 # long (so the client can see the answer), then the connection is closed.
 LINGERING_SECONDS = 2.0
+# An idle keep-alive connection is closed after this long (aiohttp's default is an hour):
+# above the 60 s idle timeout of common load balancers, so they close first.
+KEEPALIVE_SECONDS = 75.0
 
 
-async def serve(app: web.Application, config: Config, *, on_ready: Callable[[str], None]) -> None:
-    runner = web.AppRunner(
+async def serve(
+    app: web.Application,
+    config: Config,
+    *,
+    on_ready: Callable[[str], None],
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT on config's host and port, or on an inherited listening
+    socket (a worker of `vellum serve --workers N`, see service.web.workers)."""
+    runner = HeaderDeadlineRunner(
         app,
+        header_timeout=config.header_timeout_seconds,  # slow request heads: see protocol.py
+        on_header_timeout=app[METRICS].header_timeouts.inc,
         handle_signals=False,
         access_log=None,  # one structured line per request comes from the middleware
         shutdown_timeout=config.shutdown_timeout_seconds,
         lingering_time=LINGERING_SECONDS,
+        keepalive_timeout=KEEPALIVE_SECONDS,
+        max_line_size=MAX_LINE_BYTES,  # beyond any of these three: 400 bad-request
+        max_field_size=MAX_LINE_BYTES,
+        max_headers=MAX_HEADERS,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -43,7 +63,11 @@ async def serve(app: web.Application, config: Config, *, on_ready: Callable[[str
         loop.add_signal_handler(signum, stop.set)
     try:
         await runner.setup()  # starts the storage: may take a few seconds
-        site = web.TCPSite(runner, config.host, config.port)
+        site: web.BaseSite = (
+            web.TCPSite(runner, config.host, config.port)
+            if sock is None
+            else web.SockSite(runner, sock)
+        )
         await site.start()
         on_ready(site.name)
         await stop.wait()

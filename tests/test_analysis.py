@@ -1,0 +1,129 @@
+"""The normalizer run in child processes gives what it gives in-process, and survives them dying."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from service.analysis import Analyzer
+from service.errors import AnalysisFailed
+from service.normalize import analyze
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+TEXTS = [
+    *(path.read_bytes().decode("utf-8", "replace") for path in sorted(SEEDS.glob("*.txt"))),
+    "",
+    "x",
+    "\u201cUnclosed quote\n\n\u2018and another [sic] \u2026",
+    "e\u0301 decomposed, \r\n CRLF and \u00a0 spaces",
+]
+
+
+def child_pids(analyzer: Analyzer) -> list[int]:
+    assert analyzer._pool is not None
+    return list(analyzer._pool._processes)  # concurrent.futures keeps them by pid
+
+
+def wait_until_broken(pool: ProcessPoolExecutor) -> None:
+    """Until concurrent.futures has seen a child of `pool` die."""
+    while not pool._broken:
+        time.sleep(0.01)
+
+
+@pytest.fixture
+async def analyzer():  # type: ignore[no-untyped-def]
+    async with Analyzer(2) as started:
+        yield started
+
+
+async def test_child_processes_give_the_in_process_analysis(analyzer: Analyzer) -> None:
+    assert len(TEXTS) > 10
+    for text in TEXTS:
+        assert await analyzer.analyze(text, "A title") == analyze(text, "A title")
+
+
+async def test_a_killed_child_is_replaced_and_the_analysis_retried(analyzer: Analyzer) -> None:
+    broken = analyzer._pool
+    assert broken is not None
+    killed = child_pids(analyzer)[0]
+    os.kill(killed, signal.SIGKILL)
+    wait_until_broken(broken)
+    text = TEXTS[0]
+    assert await analyzer.analyze(text, None) == analyze(text, None)
+    assert analyzer._pool is not broken
+    survivors = child_pids(analyzer)
+    assert survivors
+    assert killed not in survivors
+
+
+async def test_a_text_that_kills_its_child_twice_is_a_clear_error(
+    analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stands in for a text that crashes the analyser: every child dies while on it."""
+    original_pool = analyzer._new_pool
+
+    def kill_each_new_pool():  # type: ignore[no-untyped-def]
+        pool = original_pool()
+        pool.submit(os.getpid).result()  # the children exist once a task has run
+        for pid in list(pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        wait_until_broken(pool)
+        return pool
+
+    for pid in child_pids(analyzer):
+        os.kill(pid, signal.SIGKILL)
+    monkeypatch.setattr(analyzer, "_new_pool", kill_each_new_pool)
+    with pytest.raises(AnalysisFailed, match="died twice"):
+        await analyzer.analyze(TEXTS[0], None)
+
+
+async def test_without_processes_the_analysis_runs_in_this_process() -> None:
+    async with Analyzer(0) as analyzer:
+        assert analyzer._pool is None
+        assert await analyzer.analyze(TEXTS[0], None) == analyze(TEXTS[0], None)
+
+
+def test_children_exit_when_the_server_is_killed(tmp_path: Path) -> None:
+    """A process holding an analyser is SIGKILLed: its analysis children must not linger."""
+    script = (
+        "import asyncio, sys\n"
+        "from service.analysis import Analyzer\n"
+        "async def main():\n"
+        "    async with Analyzer(2) as analyzer:\n"
+        "        print(*analyzer._pool._processes, flush=True)\n"
+        "        await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert process.stdout is not None
+        children = [int(pid) for pid in process.stdout.readline().split()]
+        assert len(children) == 2
+        for pid in children:
+            os.kill(pid, 0)  # alive while the server is
+    finally:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

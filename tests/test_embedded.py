@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import EmbeddedStorageError
-from service.storage.embedded import EmbeddedS3, free_port_pairs
+from service.storage.embedded import EmbeddedS3, free_port_pairs, port_candidates
 from service.storage.s3 import S3ObjectStore
 
 
@@ -19,6 +19,17 @@ def test_port_pairs_leave_room_for_grpc_at_plus_10000() -> None:
     for http, grpc in pairs:
         assert grpc == http + 10000
         assert grpc <= 65535
+
+
+def test_port_pairs_avoid_the_ephemeral_range() -> None:
+    """A port found free among the ephemeral ones can go to an outgoing connection before
+    weed binds it (seen: `bind: address already in use` on a gRPC port)."""
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    pairs = free_port_pairs(5)
+    assert len(port_candidates()) >= 1000
+    for pair in pairs:
+        for port in pair:
+            assert not low <= port <= high
 
 
 def start_ready(server: EmbeddedS3) -> None:

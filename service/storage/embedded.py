@@ -50,7 +50,8 @@ _COMPONENTS = ("master", "volume", "filer", "s3", "admin")
 # (mini's admin worker does: with admin.port 58309 it dials 68309 and shutdown stalls),
 # so every component gets an HTTP port p with p + 10000 free as its gRPC port.
 _GRPC_OFFSET = 10000
-_PORT_RANGE = (20000, 65535 - _GRPC_OFFSET)
+_LOWEST_PORT = 10000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 PROBE_KEY = "_vellum/probe"
 _PROBE_BODY = b"ok"
 _HOW_TO_GET_WEED = (
@@ -82,14 +83,20 @@ def free_ports(count: int) -> list[int]:
 
 
 def free_port_pairs(count: int, offset: int = _GRPC_OFFSET) -> list[tuple[int, int]]:
-    """`count` pairs (p, p + offset) of free TCP ports on 127.0.0.1, all distinct."""
+    """`count` pairs (p, p + offset) of free TCP ports on 127.0.0.1, all distinct.
+
+    Both ports of a pair lie outside the kernel's ephemeral range when there is room:
+    a port found free there can be taken by any outgoing connection (SeaweedFS's own
+    included) in the moment before `weed` binds it.
+    """
     chooser = random.SystemRandom()
+    candidates = port_candidates(offset)
     with contextlib.ExitStack() as stack:
         pairs: list[tuple[int, int]] = []
         for _ in range(1000):
             if len(pairs) == count:
                 return pairs
-            port = chooser.randint(*_PORT_RANGE)
+            port = chooser.choice(candidates)
             try:
                 for candidate in (port, port + offset):
                     sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
@@ -98,6 +105,18 @@ def free_port_pairs(count: int, offset: int = _GRPC_OFFSET) -> list[tuple[int, i
                 continue  # taken (possibly by a pair chosen already): try another
             pairs.append((port, port + offset))
     raise EmbeddedStorageError("no free loopback ports for the embedded S3 server")
+
+
+def port_candidates(offset: int = _GRPC_OFFSET) -> range | list[int]:
+    """First ports p for which neither p nor p + offset is an ephemeral port (all of
+    them if that leaves fewer than 1000)."""
+    everything = range(_LOWEST_PORT, 65536 - offset)
+    try:
+        low, high = map(int, _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return everything
+    outside = [p for p in everything if not (low <= p <= high or low <= p + offset <= high)]
+    return outside if len(outside) >= 1000 else everything
 
 
 class EmbeddedS3:

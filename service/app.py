@@ -17,7 +17,7 @@ from aiohttp import web
 
 from service.analysis import Analyzer
 from service.archive import Archive
-from service.config import Config
+from service.config import Config, shared_metrics_dir
 from service.errors import StorageUnavailable
 from service.ingest import Ingestor
 from service.jobs.imports import Jobs, Runner, worker_name
@@ -57,7 +57,7 @@ def create_app(config: Config, *, store: BulkStore | None = None) -> web.Applica
     )
     app[CONFIG] = config
     app[LIFECYCLE] = Lifecycle()
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(shared_metrics_dir())
     if config.keys_file is not None:
         app[KEYRING] = load_keys(config.keys_file)
     if store is None:

@@ -132,6 +132,17 @@ def _env_name(message: str) -> str:
     return f"VELLUM_{path.rstrip('`').upper()}: {head}"
 
 
+# prometheus_client's own variable. `vellum serve --workers N` sets it for its workers:
+# each writes its metrics to files there, and /metrics adds up those of every worker.
+PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def shared_metrics_dir() -> Path | None:
+    """Where this process shares its metrics with other workers, if it does."""
+    value = os.environ.get(PROMETHEUS_MULTIPROC_DIR)
+    return Path(value) if value else None
+
+
 def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
     """This process's environment plus `overrides`, for a child process that reads its
     own configuration (a worker of `vellum serve --workers N`)."""

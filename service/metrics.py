@@ -13,6 +13,10 @@
     vellum_storage_operation_duration_seconds{operation}     their latency histogram
     vellum_storage_errors_total{operation, kind}             failed calls by problem slug
 
+Under `vellum serve --workers N` every worker writes its values to files in a shared
+directory (prometheus_client's multiprocess mode) and `exposition()` adds up all workers'
+counters and histograms, and the gauges of the live ones, whichever worker is scraped.
+
 `route` is the route's canonical path (`/v1/documents/{id}`), never the raw path, and
 `unmatched` for a request no route matched, so label values stay few. Another metric is
 one call away: `metrics.gauge("vellum_imports_running", "Import jobs running")`.
@@ -21,8 +25,10 @@ one call away: `metrics.gauge("vellum_imports_running", "Import jobs running")`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 UNMATCHED_ROUTE = "unmatched"
 # Seconds: from a cached read (~1 ms) to a large ingest over a slow S3 (~10 s).
@@ -33,9 +39,10 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 
 
 class Metrics:
-    """The application's metrics; `registry` is what GET /metrics exposes."""
+    """The application's metrics; `exposition()` is what GET /metrics shows."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        self.shared_dir = shared_dir
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
         self.requests = Counter(
@@ -100,7 +107,17 @@ class Metrics:
 
     def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
         """A new gauge in this registry (import progress, queue depths, ...)."""
-        return Gauge(name, documentation, labels, registry=self.registry)
+        return Gauge(
+            name, documentation, labels, registry=self.registry, multiprocess_mode="livesum"
+        )
+
+    def exposition(self) -> CollectorRegistry:
+        """This process's registry, or the sum over every worker's shared files."""
+        if self.shared_dir is None:
+            return self.registry
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined, path=str(self.shared_dir))  # type: ignore[no-untyped-call]
+        return combined
 
     def request_answered(
         self, method: str, route: str | None, status: int | str, seconds: float

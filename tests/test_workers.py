@@ -57,6 +57,13 @@ def fetch_text(server: ServerProcess, document_id: str) -> str:
     return text
 
 
+def metrics(server: ServerProcess) -> str:
+    request = urllib.request.Request(f"{server.url}/metrics", headers={"Connection": "close"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text: str = response.read().decode()
+    return text
+
+
 def wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + PATIENCE_SECONDS
     while not condition():
@@ -89,6 +96,11 @@ def test_two_workers_share_the_port_and_each_serves(tmp_path: Path) -> None:
         assert len(written) == 10
         for document_id, text in written.items():
             assert fetch_text(server, document_id) == text
+        # Each worker created 5; whichever answers /metrics counts all 10.
+        for _ in range(4):
+            assert 'vellum_documents_total{channel="http",outcome="created"} 10.0' in metrics(
+                server
+            )
         assert "with 2 worker processes" in server.output()
 
 

@@ -13,5 +13,5 @@ METRICS = web.AppKey("metrics", Metrics)
 
 async def metrics(request: web.Request) -> web.Response:
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encode(request.app[METRICS].registry)
+    body = encode(request.app[METRICS].exposition())
     return web.Response(body=body, headers={"Content-Type": content_type})

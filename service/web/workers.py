@@ -17,7 +17,8 @@ a supervisor, as in gunicorn's pre-fork model:
    running well past that is killed; then the embedded S3 server stops.
 
 Workers get the supervisor's environment with the S3 endpoint and keys of the embedded
-server, if any, so they all use the same storage.
+server, if any, so they all use the same storage, and a directory of the supervisor's
+where they share their metrics (service.metrics), cleared of a dead worker's gauges.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 
 import structlog
+from prometheus_client.multiprocess import mark_process_dead
 
 from service.app import open_storage
-from service.config import Config, child_environment
+from service.config import PROMETHEUS_MULTIPROC_DIR, Config, child_environment
 from service.errors import ConfigError
 
 log = structlog.get_logger("vellum")
@@ -69,7 +72,11 @@ async def run_workers(config: Config, *, on_ready: Callable[[str, str], None]) -
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with _storage_for_workers(config) as (environment, description):
+        async with (
+            _storage_for_workers(config) as (environment, description),
+            _shared_metrics_dir() as metrics_dir,
+        ):
+            environment[PROMETHEUS_MULTIPROC_DIR] = metrics_dir
             pool = WorkerPool(config, sock, environment)
             try:
                 await pool.start()
@@ -122,11 +129,19 @@ async def _read_byte(fd: int) -> bytes:
     return os.read(fd, 1)
 
 
+@contextlib.asynccontextmanager
+async def _shared_metrics_dir() -> AsyncIterator[str]:
+    with tempfile.TemporaryDirectory(prefix="vellum-metrics-") as path:
+        yield path
+
+
 class WorkerPool:
-    def __init__(self, config: Config, sock: socket.socket, storage: dict[str, str]) -> None:
+    def __init__(self, config: Config, sock: socket.socket, environment: dict[str, str]) -> None:
+        """`environment`: what workers need beyond this process's environment."""
         self.config = config
         self.sock = sock
-        self.environment = child_environment({**storage, "VELLUM_WORKERS": "1"})
+        self.environment = child_environment({**environment, "VELLUM_WORKERS": "1"})
+        self.metrics_dir = environment[PROMETHEUS_MULTIPROC_DIR]
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self._keepers: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -184,6 +199,8 @@ class WorkerPool:
             status = await process.wait()
             if self._stopping:
                 return
+            # Its live gauges (requests in flight) stop counting; its counters stay.
+            mark_process_dead(process.pid, self.metrics_dir)  # type: ignore[no-untyped-call]
             lived = asyncio.get_running_loop().time() - started
             delay = FIRST_RESTART_DELAY if lived >= STABLE_SECONDS else delay
             log.error("worker_exited", worker=index, pid=process.pid, status=status)

@@ -3,9 +3,12 @@
 First the normalizer alone (bench.normalizer), before any server runs. Then the
 phases, in order: a warm-up of each target; for each ingest concurrency C, the boto3
 PUT-pair ceiling then Vellum's POST /v1/documents; then the boto3 GET ceiling and
-Vellum's GET /v1/documents/{id} at the read concurrency, each over the objects written
-by the last ingest phase of its own target. Interleaving the targets keeps drift (a
-growing volume, a neighbour's load) from favouring either one.
+Vellum's GET /v1/documents/{id} (latest: LIST + GET) and ?version=1 ("pinned": one GET)
+at the read concurrency, each over the objects written by the last ingest phase of its
+own target. Interleaving the targets keeps drift (a growing volume, a neighbour's load)
+from favouring either one. Then a bulk import, and
+last a second server, `vellum serve --workers 2`, through the same ingest (C > 1) and
+read phases: the scaling figure, set against the same ceilings.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _progress("interrupted; servers stopped")
         return 130
     print(report.table(results))
+    print(report.describe_scaling(results))
     print(report.describe_import(results.bulk_import))
     print(normalizer.describe(results.normalizer))
     print(report.summary(results))
@@ -74,8 +78,11 @@ def _run(settings: Settings) -> report.Results:
             procstat.CpuMeter({"vellum": server.pid, "seaweedfs": weed_pid}),
         )
         with run.meter.window() as whole:
-            phases = run.all_phases(s3, f"bench/{run_id}/boto3", server)
+            run.ceiling_and_vellum_phases(s3, f"bench/{run_id}/boto3", server)
             bulk_import = run.bulk_import(server)
+        # Its own meter: the other-CPU figure of the whole run above covers one server.
+        with vellum(s3, f"bench/{run_id}/workers", Path(workdir), workers=2) as pair:
+            run.scaling_phases(pair, procstat.CpuMeter({"vellum": pair.pid, "seaweedfs": weed_pid}))
     return report.Results(
         date=started_at.isoformat(timespec="seconds"),
         machine=procstat.machine(),
@@ -85,8 +92,8 @@ def _run(settings: Settings) -> report.Results:
         vellum_s3_max_connections=Config().s3_max_connections,  # the child's default
         measured_seconds=whole.usage.wall,
         other_share_of_core=whole.usage.other_share_of_core,
-        phases=phases,
-        ratios=report.ratios(phases),
+        phases=run.phases,
+        ratios=report.ratios(run.phases),
         normalizer=normalizer_result,
         bulk_import=bulk_import,
     )
@@ -103,7 +110,7 @@ class Run:
         self.meter = meter
         self.phases: list[Phase] = []
 
-    def all_phases(self, s3: S3Settings, boto3_prefix: str, server: Server) -> list[Phase]:
+    def ceiling_and_vellum_phases(self, s3: S3Settings, boto3_prefix: str, server: Server) -> None:
         docs = self.settings.docs
         warmup = self.settings.warmup
         _progress(f"warm-up: {warmup} documents through each target")
@@ -133,7 +140,27 @@ class Run:
         with self.meter.window() as cpu:
             timings = vellum_load.get_documents(server.url, ids, concurrency)
         self._add("vellum", "read", concurrency, timings, cpu)
-        return self.phases
+        with self.meter.window() as cpu:
+            timings = vellum_load.get_documents(server.url, ids, concurrency, version=1)
+        self._add("vellum", "pinned", concurrency, timings, cpu)
+
+    def scaling_phases(self, server: Server, meter: procstat.CpuMeter) -> None:
+        """`vellum serve --workers 2`: ingest at each concurrency above 1, then reads; set
+        against the ceilings measured earlier in the run."""
+        _progress("vellum serve --workers 2: warm-up")
+        vellum_load.post_documents(
+            server.url, self.documents.take(self.settings.warmup), self.settings.get_concurrency
+        )
+        ids: list[str] = []
+        for concurrency in (level for level in self.settings.levels if level > 1):
+            batch = self.documents.take(self.settings.docs)
+            with meter.window() as cpu:
+                timings, ids = vellum_load.post_documents(server.url, batch, concurrency)
+            self._add(report.WORKERS_TARGET, "ingest", concurrency, timings, cpu)
+        concurrency = self.settings.get_concurrency
+        with meter.window() as cpu:
+            timings = vellum_load.get_documents(server.url, ids, concurrency)
+        self._add(report.WORKERS_TARGET, "read", concurrency, timings, cpu)
 
     def bulk_import(self, server: Server) -> report.ImportResult:
         """One import of `docs` new documents, against the ingest ceiling at its concurrency."""

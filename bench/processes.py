@@ -56,8 +56,9 @@ IMPORT_CONCURRENCY = 16
 
 
 @contextlib.contextmanager
-def vellum(s3: S3Settings, prefix: str, workdir: Path) -> Iterator[Server]:
-    """`vellum serve` on a free loopback port, storing under `prefix`; healthy when entered."""
+def vellum(s3: S3Settings, prefix: str, workdir: Path, workers: int = 1) -> Iterator[Server]:
+    """`vellum serve --workers N` on a free loopback port, storing under `prefix`; every
+    worker ready when entered."""
     assert s3.access_key_id is not None
     assert s3.secret_access_key is not None
     port = free_ports(1)[0]
@@ -77,7 +78,7 @@ def vellum(s3: S3Settings, prefix: str, workdir: Path) -> Iterator[Server]:
     log = workdir / f"vellum-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve"],
+            [sys.executable, "-m", "service.cli", "serve", "--workers", str(workers)],
             cwd=REPO,
             env=environment,
             stdin=subprocess.DEVNULL,
@@ -87,7 +88,7 @@ def vellum(s3: S3Settings, prefix: str, workdir: Path) -> Iterator[Server]:
         )
     server = Server(url=f"http://127.0.0.1:{port}", pid=process.pid)
     try:
-        _wait_healthy(server.url, process)
+        _wait_ready(server.url, process, log if workers > 1 else None)
         yield server
     except Exception:
         _stop(process)  # its log, in a temp dir about to go, may say why
@@ -97,9 +98,10 @@ def vellum(s3: S3Settings, prefix: str, workdir: Path) -> Iterator[Server]:
         _stop(process)
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path | None) -> None:
+    """Until /healthz answers and, with workers, the log says all of them are ready."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not _healthy(url):
+    while not _healthy(url) or (log is not None and b"worker processes" not in log.read_bytes()):
         if process.poll() is not None:
             raise BenchError(f"vellum serve exited with {process.returncode}")
         if time.monotonic() > deadline:

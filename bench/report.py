@@ -17,6 +17,9 @@ from bench.procstat import Machine
 from bench.settings import Settings
 
 OTHER_CPU_WARNING = 0.25  # of one core, averaged over the run
+WORKERS_TARGET = "vellum×2"  # phases of `vellum serve --workers 2`
+# "pinned": GET /v1/documents/{id}?version=1, one S3 GET, against the one-GET ceiling.
+CEILING_OF = {"pinned": "read"}
 
 
 class Corpus(msgspec.Struct, frozen=True):
@@ -26,6 +29,7 @@ class Corpus(msgspec.Struct, frozen=True):
 
 
 class Ratio(msgspec.Struct, frozen=True):
+    target: str  # "vellum" (one process) or "vellum×2" (`serve --workers 2`)
     operation: str
     concurrency: int
     docs_per_second: float  # Vellum's ÷ the ceiling's
@@ -65,11 +69,14 @@ def ratios(phases: list[Phase]) -> list[Ratio]:
     ceilings = {(p.operation, p.concurrency): p for p in phases if p.target == "boto3"}
     found = []
     for phase in phases:
-        ceiling = ceilings.get((phase.operation, phase.concurrency))
-        if phase.target != "vellum" or ceiling is None:
+        ceiling = ceilings.get(
+            (CEILING_OF.get(phase.operation, phase.operation), phase.concurrency)
+        )
+        if phase.target == "boto3" or ceiling is None:
             continue
         found.append(
             Ratio(
+                target=phase.target,
                 operation=phase.operation,
                 concurrency=phase.concurrency,
                 docs_per_second=phase.docs_per_second / ceiling.docs_per_second,
@@ -101,13 +108,13 @@ def _width(columns: tuple[tuple[str, str], ...]) -> int:
 
 def table(results: Results) -> str:
     """The phases, with ratios to their ceilings and CPU ms per document by process."""
-    by_phase = {(r.operation, r.concurrency): r for r in results.ratios}
+    by_phase = {(r.target, r.operation, r.concurrency): r for r in results.ratios}
     rows = []
     for phase in results.phases:
-        ratio = by_phase.get((phase.operation, phase.concurrency))
+        ratio = by_phase.get((phase.target, phase.operation, phase.concurrency))
         relative = (
             (f"{ratio.docs_per_second:.2f}", f"{ratio.p50:.2f}", f"{ratio.p99:.2f}")
-            if ratio is not None and phase.target == "vellum"
+            if ratio is not None
             else ("", "", "")
         )
         cpu = phase.cpu_ms_per_doc
@@ -135,6 +142,17 @@ def table(results: Results) -> str:
         for row in rows
     )
     return "\n".join(lines)
+
+
+def describe_scaling(results: Results) -> str:
+    """docs/s of `serve --workers 2` as a multiple of one process's, per operation and C."""
+    one = {(p.operation, p.concurrency): p for p in results.phases if p.target == "vellum"}
+    parts = [
+        f"{p.operation} C={p.concurrency} {p.docs_per_second / one[key].docs_per_second:.2f}×"
+        for p in results.phases
+        if p.target == WORKERS_TARGET and (key := (p.operation, p.concurrency)) in one
+    ]
+    return "workers: 2 processes against 1: " + ", ".join(parts)
 
 
 def describe_import(result: ImportResult) -> str:

@@ -84,11 +84,15 @@ def post_documents(url: str, documents: list[bytes], concurrency: int) -> tuple[
     return timings, ids
 
 
-def get_documents(url: str, ids: list[str], concurrency: int) -> Timings:
-    """GET the latest record of every id."""
+def get_documents(
+    url: str, ids: list[str], concurrency: int, version: int | None = None
+) -> Timings:
+    """GET the latest record of every id (one S3 LIST and one GET each), or the given
+    version (one GET each)."""
+    query = "" if version is None else f"?version={version}"
 
     async def get(session: aiohttp.ClientSession, index: int) -> int:
-        async with session.get(f"{url}/v1/documents/{ids[index]}") as response:
+        async with session.get(f"{url}/v1/documents/{ids[index]}{query}") as response:
             body = await response.read()
         _check(response.status, 200, body)
         return len(body)

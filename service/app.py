@@ -22,14 +22,14 @@ from service.errors import StorageUnavailable
 from service.ingest import Ingestor
 from service.jobs.imports import Jobs, Runner, worker_name
 from service.jobs.worker import Worker
-from service.keys import load_keys
+from service.keys import KeysFile
 from service.metrics import Metrics
 from service.storage.embedded import EmbeddedS3
 from service.storage.metered import MeteredStore
 from service.storage.port import BulkStore
 from service.storage.s3 import S3ObjectStore, S3Settings
 from service.web import documents, health, imports, openapi
-from service.web.auth import KEYRING, authenticate
+from service.web.auth import KEYS_FILE, authenticate
 from service.web.metrics import METRICS, metrics
 from service.web.middlewares import load_shedding, problems, request_context
 from service.web.state import (
@@ -59,7 +59,7 @@ def create_app(config: Config, *, store: BulkStore | None = None) -> web.Applica
     app[LIFECYCLE] = Lifecycle()
     app[METRICS] = Metrics(shared_metrics_dir())
     if config.keys_file is not None:
-        app[KEYRING] = load_keys(config.keys_file)
+        app[KEYS_FILE] = KeysFile(config.keys_file)
     if store is None:
         app.cleanup_ctx.append(_storage)
     else:

@@ -8,6 +8,7 @@ vellum export --bagit DIR (--all | ID...)       write each document as a BagIt b
 vellum keys create --scope S [--scope S...] [--keys-file PATH]
                                                 add an API key; print it (once)
 vellum keys list [--keys-file PATH]             key ids, scopes and dates (never secrets)
+vellum keys revoke ID [--keys-file PATH]        remove a key (servers notice within 1 s)
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from service.app import STORAGE_DESCRIPTION, create_app
 from service.config import Config
 from service.errors import ConfigError, VellumError
 from service.jobs.model import Shard
-from service.keys import SCOPES, Scope, create_key, load_keys
+from service.keys import SCOPES, Scope, create_key, load_keys, revoke_key
 from service.logging import configure_logging
 from service.memory import limit_malloc_arenas
-from service.web.auth import KEYRING
+from service.web.auth import KEYS_FILE
 from service.web.server import serve
 from service.web.workers import run_workers
 
@@ -89,7 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     create_parser = keys_commands.add_parser("create", help="add a key; print it once")
     create_parser.add_argument("--scope", action="append", choices=SCOPES, required=True)
     list_parser = keys_commands.add_parser("list", help="key ids, scopes, creation dates")
-    for keys_command in (create_parser, list_parser):
+    revoke_parser = keys_commands.add_parser(
+        "revoke", help="remove a key; running servers stop taking it within a second"
+    )
+    revoke_parser.add_argument("key_id", metavar="ID", help="the key's id (`keys list`)")
+    for keys_command in (create_parser, list_parser, revoke_parser):
         keys_command.add_argument("--keys-file", type=Path, help="(VELLUM_KEYS_FILE)")
     args = parser.parse_args(argv)
     try:
@@ -108,7 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(config)
         configure_logging(config.log_format, "warning")  # the command's output is the point
         if args.command == "keys":
-            return _keys(config, args.keys_command, args.scope if "scope" in args else [])
+            return _keys(
+                config,
+                args.keys_command,
+                args.scope if "scope" in args else [],
+                args.key_id if "key_id" in args else None,
+            )
         if args.command == "import":
             return asyncio.run(commands_local.run_import(config, args.source, args.shard, args.url))
         if args.command == "verify":
@@ -154,7 +164,7 @@ def _serve(config: Config) -> int:
 
         return asyncio.run(run_workers(config, on_ready=announce_workers))
     app = create_app(config)
-    keys = len(app[KEYRING]) if KEYRING in app else None
+    keys = len(app[KEYS_FILE].keyring()) if KEYS_FILE in app else None
 
     def announce(url: str) -> None:
         _announce(config, url, app[STORAGE_DESCRIPTION], keys)
@@ -189,8 +199,9 @@ def _announce(config: Config, url: str, storage: str, keys: int | None) -> None:
     log.info("listening", url=url, storage=storage, api_keys=keys, workers=config.workers)
 
 
-def _keys(config: Config, command: str, scopes: list[Scope]) -> int:
-    """`keys create`: the key alone on stdout (once; the file keeps a hash); `keys list`."""
+def _keys(config: Config, command: str, scopes: list[Scope], key_id: str | None) -> int:
+    """`keys create`: the key alone on stdout (once; the file keeps a hash); `keys list`;
+    `keys revoke`."""
     if config.keys_file is None:
         raise ConfigError("name the keys file: --keys-file PATH or VELLUM_KEYS_FILE")
     if command == "create":
@@ -199,6 +210,15 @@ def _keys(config: Config, command: str, scopes: list[Scope]) -> int:
         print(
             f"API key {entry.id} ({', '.join(entry.scopes)}) added to {config.keys_file}; "
             "it is shown only this once.",
+            file=sys.stderr,
+        )
+        return 0
+    if command == "revoke":
+        assert key_id is not None
+        entry = revoke_key(config.keys_file, key_id)
+        print(
+            f"API key {entry.id} ({', '.join(entry.scopes)}) removed from {config.keys_file}; "
+            "servers using that file refuse it within a second.",
             file=sys.stderr,
         )
         return 0

@@ -8,9 +8,11 @@ The keys file (VELLUM_KEYS_FILE) holds one JSON object per line and never the ke
      "kdf": "scrypt", "n": 16384, "r": 8, "p": 1, "salt": "<32 hex>", "hash": "<64 hex>"}
 
 `hash` is scrypt(secret, salt, n, r, p) with a random 16-byte salt per key, compared with
-`hmac.compare_digest`. Blank lines are ignored; deleting a line revokes that key (the
-server reads the file at start). A verified token is remembered by its SHA-256 (never the
-token itself), so scrypt's cost (about 50 ms) is paid once per key and process.
+`hmac.compare_digest`. Blank lines are ignored; deleting a line (`vellum keys revoke ID`)
+revokes that key. A server notices a changed keys file within `RELOAD_SECONDS` and loads it
+again (`KeysFile`); a file that does not load leaves the keys in use as they were. A
+verified token is remembered by its SHA-256 (never the token itself), so scrypt's cost
+(about 50 ms) is paid once per key and process.
 """
 
 from __future__ import annotations
@@ -21,17 +23,24 @@ import hmac
 import os
 import re
 import secrets
+import tempfile
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import msgspec
+import structlog
 
 from service.errors import ConfigError
+
+log = structlog.get_logger("vellum")
 
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB of memory per hash
+RELOAD_SECONDS = 1.0  # the keys file is looked at (one stat) at most this often
 _TOKEN = re.compile(r"vk_([a-z2-7]{8})_([a-z2-7]{52})")
 
 
@@ -107,6 +116,39 @@ class Keyring:
         return entry
 
 
+class KeysFile:
+    """The keys of a keys file as it is now: `keyring()` loads it again when it changed."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self.clock = clock
+        self._version = _file_version(path)
+        self._keyring = load_keys(path)  # a ConfigError at start-up
+        self._checked_at = clock()
+
+    def keyring(self) -> Keyring:
+        now = self.clock()
+        if now - self._checked_at < RELOAD_SECONDS:
+            return self._keyring
+        self._checked_at = now
+        try:
+            version = _file_version(self.path)
+            if version != self._version:
+                self._keyring = load_keys(self.path)
+                self._version = version
+                log.info("keys_reloaded", keys=len(self._keyring))
+        except (OSError, ConfigError) as exc:
+            log.error("keys_reload_failed", detail=str(exc), keys=len(self._keyring))
+        return self._keyring
+
+
+def _file_version(path: Path) -> tuple[int, int, int]:
+    """Changes when the file is rewritten, appended to, or replaced (a Kubernetes Secret's
+    symlink swap included)."""
+    found = path.stat()
+    return found.st_ino, found.st_mtime_ns, found.st_size
+
+
 def load_keys(path: Path) -> Keyring:
     """The keys of a keys file; a missing or malformed file is a ConfigError."""
     try:
@@ -151,3 +193,24 @@ def create_key(
             handle.write(b"\n")
         handle.write(_encoder.encode(entry) + b"\n")
     return f"vk_{key_id}_{secret}", entry
+
+
+def revoke_key(path: Path, key_id: str) -> KeyEntry:
+    """Remove a key from the keys file (replaced atomically, mode 0600); return its entry."""
+    entries = load_keys(path).entries
+    if key_id not in entries:
+        raise ConfigError(f"no key {key_id} in {path}")
+    kept = b"".join(
+        _encoder.encode(entry) + b"\n" for entry in entries.values() if entry.id != key_id
+    )
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:  # mkstemp makes it 0600
+            handle.write(kept)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return entries[key_id]

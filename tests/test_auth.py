@@ -14,11 +14,12 @@ from typing import Any
 import msgspec
 import pytest
 
+import service.keys
 from service.cli import check_bind
 from service.config import Config
 from service.errors import ConfigError
 from service.jobs import model
-from service.keys import Keyring, create_key, load_keys
+from service.keys import Keyring, KeysFile, create_key, load_keys, revoke_key
 from service.storage.s3 import S3Settings
 from service.web.openapi import build
 from tests.conftest import all_keys
@@ -231,6 +232,50 @@ async def test_vellum_keys_create_prints_a_working_key_once(
     client = await make_client(store, msgspec.structs.replace(config, keys_file=path))
     assert (await post_article(client, key)).status == 201
     assert (await post_article(client, key + "x")).status == 401
+
+
+async def test_keys_revoked_or_added_take_effect_without_a_restart(
+    authed, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service.keys, "RELOAD_SECONDS", 0.0)  # look at the file every time
+    assert (await post_article(authed, keys.ingest, "before")).status == 201
+    revoke_key(keys.path, keys.id(keys.ingest))
+    assert (await post_article(authed, keys.ingest, "after")).status == 401
+    added, _ = create_key(keys.path, ["ingest"])
+    assert (await post_article(authed, added, "added")).status == 201
+    assert (await post_article(authed, keys.admin, "others kept")).status == 201
+
+
+async def test_a_keys_file_that_does_not_load_leaves_the_keys_in_use(
+    authed, keys: Keys, monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO
+) -> None:
+    monkeypatch.setattr(service.keys, "RELOAD_SECONDS", 0.0)
+    keys.path.write_text("half a line of JSON {\n")  # as an editor might leave it
+    assert (await post_article(authed, keys.ingest, "still")).status == 201
+    assert "keys_reload_failed" in log_stream.getvalue()
+
+
+def test_keys_file_is_looked_at_no_more_than_once_a_second(keys: Keys) -> None:
+    now = [100.0]
+    watched = KeysFile(keys.path, clock=lambda: now[0])
+    revoke_key(keys.path, keys.id(keys.read))
+    now[0] += 0.5
+    assert keys.id(keys.read) in watched.keyring().entries
+    now[0] += 0.6
+    assert keys.id(keys.read) not in watched.keyring().entries
+
+
+def test_vellum_keys_revoke_removes_the_key_and_names_unknown_ids(keys: Keys) -> None:
+    revoked = run_cli("keys", "revoke", keys.id(keys.read), "--keys-file", str(keys.path))
+    assert revoked.returncode == 0, revoked.stderr
+    assert keys.path.stat().st_mode & 0o777 == 0o600
+    listed = run_cli("keys", "list", "--keys-file", str(keys.path)).stdout
+    assert keys.id(keys.read) not in listed
+    assert keys.id(keys.ingest) in listed
+    assert keys.id(keys.admin) in listed
+    unknown = run_cli("keys", "revoke", "zzzzzzzz", "--keys-file", str(keys.path))
+    assert unknown.returncode == 2
+    assert "no key zzzzzzzz" in unknown.stderr
 
 
 def test_a_missing_keys_file_is_a_start_up_error(tmp_path: Path) -> None:

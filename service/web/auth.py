@@ -20,11 +20,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from service.errors import Forbidden, Unauthorized
-from service.keys import Keyring, Scope
+from service.keys import Keyring, KeysFile, Scope
 from service.web.endpoints import ROUTES
 from service.web.middlewares import problem_response
 
-KEYRING = web.AppKey("keyring", Keyring)
+KEYS_FILE = web.AppKey("keys_file", KeysFile)
 KEY_ID = web.RequestKey("key_id", str)
 SCOPES: dict[tuple[str, str], Scope | None] = {
     (route.method, route.path): route.scope for route in ROUTES
@@ -33,16 +33,16 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    keyring = request.app.get(KEYRING)
+    keys = request.app.get(KEYS_FILE)
     resource = request.match_info.route.resource
-    if keyring is None or resource is None:
+    if keys is None or resource is None:
         return await handler(request)
     method = "GET" if request.method == "HEAD" else request.method
     scope = SCOPES.get((method, resource.canonical), "admin")
     if scope is None:
         return await handler(request)
     try:
-        await _authorize(request, keyring, scope)
+        await _authorize(request, keys.keyring(), scope)
     except (Unauthorized, Forbidden) as error:
         response = problem_response(request, error)
         response.headers["WWW-Authenticate"] = error.challenge

@@ -29,7 +29,7 @@ from service.storage.metered import MeteredStore
 from service.storage.port import BulkStore
 from service.storage.s3 import S3ObjectStore, S3Settings
 from service.web import documents, health, imports, openapi
-from service.web.auth import KEYS_FILE, authenticate
+from service.web.auth import KEYS_FILE, SCRYPT_SLOT, authenticate
 from service.web.metrics import METRICS, metrics
 from service.web.middlewares import load_shedding, problems, request_context
 from service.web.state import (
@@ -60,6 +60,7 @@ def create_app(config: Config, *, store: BulkStore | None = None) -> web.Applica
     app[METRICS] = Metrics(shared_metrics_dir())
     if config.keys_file is not None:
         app[KEYS_FILE] = KeysFile(config.keys_file)
+        app[SCRYPT_SLOT] = asyncio.Lock()
     if store is None:
         app.cleanup_ctx.append(_storage)
     else:

@@ -24,6 +24,8 @@
         │   ├── DocumentNotFound     404 document-not-found
         │   └── VersionNotFound      404 version-not-found
         ├── MethodNotAllowed         405 method-not-allowed
+        ├── TooManyAttempts          429 too-many-attempts (wrong secrets for a key id;
+        │                                carries retry_after_seconds)
         ├── PayloadTooLarge          413 payload-too-large (carries limit_bytes)
         ├── UnsupportedMediaType     415 unsupported-media-type
         │   └── UnknownCharset       415 unknown-charset
@@ -201,6 +203,12 @@ class MethodNotAllowed(RequestError):
     status = 405
     slug = "method-not-allowed"
     title = "Method not allowed"
+
+
+class TooManyAttempts(RequestError):
+    status = 429
+    slug = "too-many-attempts"
+    title = "Too many wrong secrets for this API key; retry later"
 
 
 class PayloadTooLarge(RequestError):

@@ -8,7 +8,11 @@ The keys file (VELLUM_KEYS_FILE) holds one JSON object per line and never the ke
      "kdf": "scrypt", "n": 16384, "r": 8, "p": 1, "salt": "<32 hex>", "hash": "<64 hex>"}
 
 `hash` is scrypt(secret, salt, n, r, p) with a random 16-byte salt per key, compared with
-`hmac.compare_digest`. Blank lines are ignored; deleting a line (`vellum keys revoke ID`)
+`hmac.compare_digest`. Key ids are public, so a client may send a known id with wrong
+secrets to make the server run scrypt: `FailedAttempts` refuses a key id's unverified
+tokens for a while after `FAILURES_ALLOWED` wrong secrets within `FAILURE_WINDOW_SECONDS`
+(tokens verified before still pass), and the web layer runs one scrypt at a time.
+Blank lines are ignored; deleting a line (`vellum keys revoke ID`)
 revokes that key. A server notices a changed keys file within `RELOAD_SECONDS` and loads it
 again (`KeysFile`); a file that does not load leaves the keys in use as they were. A
 verified token is remembered by its SHA-256 (never the token itself), so scrypt's cost
@@ -18,6 +22,7 @@ verified token is remembered by its SHA-256 (never the token itself), so scrypt'
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import hmac
 import os
@@ -41,6 +46,8 @@ Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB of memory per hash
 RELOAD_SECONDS = 1.0  # the keys file is looked at (one stat) at most this often
+FAILURES_ALLOWED = 10  # wrong secrets per key id within the window, then 429
+FAILURE_WINDOW_SECONDS = 60.0
 _TOKEN = re.compile(r"vk_([a-z2-7]{8})_([a-z2-7]{52})")
 
 
@@ -90,9 +97,19 @@ def parse_token(token: str) -> tuple[str, str] | None:
 class Keyring:
     """The keys of one keys file, and the tokens verified so far (by SHA-256)."""
 
-    def __init__(self, entries: list[KeyEntry]) -> None:
+    def __init__(self, entries: list[KeyEntry], previous: Keyring | None = None) -> None:
         self.entries = {entry.id: entry for entry in entries}
-        self._verified: dict[bytes, KeyEntry] = {}
+        # Tokens verified against the previous version of the file stay verified while
+        # their key is unchanged: a reload costs no scrypt.
+        self._verified: dict[bytes, KeyEntry] = (
+            {}
+            if previous is None
+            else {
+                digest: entry
+                for digest, entry in previous._verified.items()
+                if self.entries.get(entry.id) == entry
+            }
+        )
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -122,6 +139,7 @@ class KeysFile:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
         self.clock = clock
+        self.failures = FailedAttempts(clock)
         self._version = _file_version(path)
         self._keyring = load_keys(path)  # a ConfigError at start-up
         self._checked_at = clock()
@@ -134,12 +152,33 @@ class KeysFile:
         try:
             version = _file_version(self.path)
             if version != self._version:
-                self._keyring = load_keys(self.path)
+                self._keyring = load_keys(self.path, previous=self._keyring)
                 self._version = version
                 log.info("keys_reloaded", keys=len(self._keyring))
         except (OSError, ConfigError) as exc:
             log.error("keys_reload_failed", detail=str(exc), keys=len(self._keyring))
         return self._keyring
+
+
+class FailedAttempts:
+    """Wrong secrets per key id. Only ids in the keys file are ever counted (an unknown id
+    costs no scrypt), so this holds at most one small queue per key."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._times: dict[str, collections.deque[float]] = {}
+
+    def retry_after(self, key_id: str) -> float | None:
+        """Seconds until `key_id` may be tried again, or None if it may be tried now."""
+        times = self._times.get(key_id)
+        if times is None or len(times) < FAILURES_ALLOWED:
+            return None
+        wait = times[0] + FAILURE_WINDOW_SECONDS - self.clock()
+        return wait if wait > 0 else None
+
+    def failed(self, key_id: str) -> None:
+        times = self._times.setdefault(key_id, collections.deque(maxlen=FAILURES_ALLOWED))
+        times.append(self.clock())
 
 
 def _file_version(path: Path) -> tuple[int, int, int]:
@@ -149,7 +188,7 @@ def _file_version(path: Path) -> tuple[int, int, int]:
     return found.st_ino, found.st_mtime_ns, found.st_size
 
 
-def load_keys(path: Path) -> Keyring:
+def load_keys(path: Path, previous: Keyring | None = None) -> Keyring:
     """The keys of a keys file; a missing or malformed file is a ConfigError."""
     try:
         lines = path.read_bytes().splitlines()
@@ -163,7 +202,7 @@ def load_keys(path: Path) -> Keyring:
             entries.append(_decoder.decode(line))
         except msgspec.DecodeError as exc:
             raise ConfigError(f"VELLUM_KEYS_FILE: {path} line {number}: {exc}") from exc
-    return Keyring(entries)
+    return Keyring(entries, previous)
 
 
 def create_key(

@@ -278,6 +278,44 @@ def test_vellum_keys_revoke_removes_the_key_and_names_unknown_ids(keys: Keys) ->
     assert "no key zzzzzzzz" in unknown.stderr
 
 
+async def test_wrong_secrets_for_a_known_key_id_get_429_without_scrypt(
+    authed, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key ids are public; each wrong secret would cost a scrypt run (CPU) if unbounded."""
+    monkeypatch.setattr(service.keys, "FAILURES_ALLOWED", 3)
+    runs = []
+    matches = service.keys.KeyEntry.matches
+    monkeypatch.setattr(
+        service.keys.KeyEntry, "matches", lambda entry, s: runs.append(1) or matches(entry, s)
+    )
+    assert (await post_article(authed, keys.ingest, "verified before")).status == 201
+    wrong = f"vk_{keys.id(keys.ingest)}_{'a' * 52}"
+    for _ in range(3):
+        assert (await post_article(authed, wrong)).status == 401
+    assert len(runs) == 4
+    refused = await post_article(authed, wrong)
+    assert refused.status == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    problem = await refused.json()
+    assert problem["type"] == "/problems/too-many-attempts"
+    assert problem["retry_after_seconds"] == int(refused.headers["Retry-After"])
+    assert len(runs) == 4  # no scrypt for the refused attempt
+    # The key's holder, verified before, is not locked out; other keys are unaffected.
+    assert (await post_article(authed, keys.ingest, "still works")).status == 201
+    assert (await post_article(authed, keys.admin, "admin too")).status == 201
+
+
+def test_a_reload_keeps_verified_tokens_of_unchanged_keys(keys: Keys) -> None:
+    now = [0.0]
+    watched = KeysFile(keys.path, clock=lambda: now[0])
+    assert watched.keyring().verify(keys.read) is not None
+    create_key(keys.path, ["ingest"])
+    now[0] += 2
+    reloaded = watched.keyring()
+    assert len(reloaded) == 4
+    assert reloaded.cached(keys.read) is not None  # no second scrypt after the reload
+
+
 def test_a_missing_keys_file_is_a_start_up_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="VELLUM_KEYS_FILE"):
         load_keys(tmp_path / "absent.jsonl")

@@ -4,8 +4,11 @@ When keys are configured (VELLUM_KEYS_FILE), a route whose entry in service.web.
 names a scope needs `Authorization: Bearer vk_<id>_<secret>` of a key with that scope
 (`admin` implies the others). No or an unknown key: 401 `unauthorized` with
 `WWW-Authenticate: Bearer realm="vellum"` (plus `error="invalid_token"` when a key was
-given); a key without the scope: 403 `forbidden` naming it. The key's id (never the key)
-is bound for the request's log line and kept on the request for provenance.
+given); a key without the scope: 403 `forbidden` naming it; a known key id with too many
+wrong secrets lately: 429 `too-many-attempts` with `Retry-After`, without running scrypt.
+Unverified tokens are checked one at a time, off the event loop, so wrong secrets cannot
+take more than one core. The key's id (never the key) is bound for the request's log line
+and kept on the request for provenance.
 
 Paths no route has, and methods a path lacks, pass through to their 404 and 405; a route
 missing from the table needs `admin`.
@@ -14,17 +17,19 @@ missing from the table needs `admin`.
 from __future__ import annotations
 
 import asyncio
+import math
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.errors import Forbidden, Unauthorized
-from service.keys import Keyring, KeysFile, Scope
+from service.errors import Forbidden, TooManyAttempts, Unauthorized
+from service.keys import KeyEntry, Keyring, KeysFile, Scope, parse_token
 from service.web.endpoints import ROUTES
 from service.web.middlewares import problem_response
 
 KEYS_FILE = web.AppKey("keys_file", KeysFile)
+SCRYPT_SLOT = web.AppKey("scrypt_slot", asyncio.Lock)  # one key check with scrypt at a time
 KEY_ID = web.RequestKey("key_id", str)
 SCOPES: dict[tuple[str, str], Scope | None] = {
     (route.method, route.path): route.scope for route in ROUTES
@@ -42,15 +47,17 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if scope is None:
         return await handler(request)
     try:
-        await _authorize(request, keys.keyring(), scope)
+        await _authorize(request, keys, scope)
     except (Unauthorized, Forbidden) as error:
         response = problem_response(request, error)
         response.headers["WWW-Authenticate"] = error.challenge
         return response
+    except TooManyAttempts as error:
+        return problem_response(request, error)
     return await handler(request)
 
 
-async def _authorize(request: web.Request, keyring: Keyring, scope: Scope) -> None:
+async def _authorize(request: web.Request, keys: KeysFile, scope: Scope) -> None:
     """Note the request's key, which has `scope`; else raise Unauthorized or Forbidden."""
     header = request.headers.get("Authorization")
     if header is None:
@@ -61,9 +68,10 @@ async def _authorize(request: web.Request, keyring: Keyring, scope: Scope) -> No
     if kind.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be: Bearer <key>", token_given=False)
     token = token.strip()
+    keyring = keys.keyring()
     entry = keyring.cached(token)
-    if entry is None:  # scrypt: tens of milliseconds, off the event loop
-        entry = await asyncio.to_thread(keyring.verify, token)
+    if entry is None:
+        entry = await _verify(request.app[SCRYPT_SLOT], keys, keyring, token)
     if entry is None:
         raise Unauthorized("the API key is malformed, unknown or revoked", token_given=True)
     request[KEY_ID] = entry.id
@@ -72,3 +80,26 @@ async def _authorize(request: web.Request, keyring: Keyring, scope: Scope) -> No
         raise Forbidden(
             f"API key {entry.id} lacks the {scope!r} scope this route needs", required_scope=scope
         )
+
+
+async def _verify(
+    slot: asyncio.Lock, keys: KeysFile, keyring: Keyring, token: str
+) -> KeyEntry | None:
+    """The key of a token not verified yet, or None. scrypt (tens of milliseconds) runs
+    only for a well-formed token of a known key id that has not failed too often."""
+    parsed = parse_token(token)
+    if parsed is None or parsed[0] not in keyring.entries:
+        return None
+    key_id = parsed[0]
+    wait = keys.failures.retry_after(key_id)
+    if wait is not None:
+        seconds = math.ceil(wait)
+        raise TooManyAttempts(
+            f"too many wrong secrets for API key {key_id} lately; retry in {seconds} s",
+            retry_after_seconds=seconds,
+        )
+    async with slot:
+        entry = await asyncio.to_thread(keyring.verify, token)
+    if entry is None:
+        keys.failures.failed(key_id)
+    return entry

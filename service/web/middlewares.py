@@ -25,6 +25,7 @@ from service.errors import (
     Overloaded,
     PayloadTooLarge,
     RequestError,
+    TooManyAttempts,
     VellumError,
 )
 from service.web.metrics import METRICS
@@ -150,6 +151,8 @@ def problem_response(request: web.Request, error: VellumError) -> web.Response:
     )
     if error.status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if isinstance(error, TooManyAttempts):
+        response.headers["Retry-After"] = str(error.extensions["retry_after_seconds"])
     if isinstance(error, MethodNotAllowed):
         response.headers["Allow"] = ", ".join(error.extensions["allowed"])
     return response

@@ -17,7 +17,13 @@ import msgspec
 from aiohttp import web
 
 from service import __version__
-from service.errors import Forbidden, MethodNotAllowed, Unauthorized, VellumError
+from service.errors import (
+    Forbidden,
+    MethodNotAllowed,
+    TooManyAttempts,
+    Unauthorized,
+    VellumError,
+)
 from service.types import Problem
 from service.web.endpoints import ANY_PATH, HEADERS, JSON, PARAMETERS, ROUTES, Content, Route
 from service.web.middlewares import PROBLEM_JSON
@@ -39,7 +45,7 @@ def _problem_answer(
 ) -> dict[str, Any]:
     lines = [f"- `/problems/{p.slug}`: {p.title}" for p in problems]
     headers = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
-    if problems[0].status == 503:
+    if problems[0].status in (TooManyAttempts.status, 503):
         headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
     if problems[0].status in (Unauthorized.status, Forbidden.status):
         headers["WWW-Authenticate"] = {"$ref": "#/components/headers/WWW-Authenticate"}
@@ -91,7 +97,7 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                 "headers": {h: {"$ref": f"#/components/headers/{h}"} for h in headers},
             } | ({"content": content(answer.content)} if answer.content else {})
         by_status: dict[int, list[type[VellumError]]] = {}
-        auth = (Unauthorized, Forbidden) if route.scope else ()
+        auth = (Unauthorized, Forbidden, TooManyAttempts) if route.scope else ()
         raised: tuple[type[VellumError], ...] = (*route.problems, *auth, VellumError)
         for problem in raised:
             by_status.setdefault(problem.status, []).append(problem)

@@ -157,9 +157,10 @@ def check_bind(config: Config) -> None:
 def _serve(config: Config) -> int:
     check_bind(config)
     if config.workers > 1:
+        # Read here too, so a bad keys file stops start-up before any worker starts.
+        keys = len(load_keys(config.keys_file)) if config.keys_file is not None else None
 
         def announce_workers(url: str, storage: str) -> None:
-            keys = len(load_keys(config.keys_file)) if config.keys_file is not None else None
             _announce(config, url, storage, keys)
 
         return asyncio.run(run_workers(config, on_ready=announce_workers))

@@ -100,3 +100,17 @@ async def test_a_put_sends_vellums_checksum_once_and_no_expect_header(store) -> 
     assert checksums == {"x-amz-checksum-sha256"}
     assert "expect" not in headers
     assert headers["if-none-match"] in {"*", b"*"}
+
+
+async def test_listing_follows_continuation_past_a_thousand_keys(store) -> None:
+    """S3 answers at most 1,000 keys per ListObjectsV2 page."""
+    keys = [f"many/{n:05d}" for n in range(1005)]
+    for start in range(0, len(keys), 100):  # below the adapter's bound on waiting calls
+        await asyncio.gather(
+            *(
+                store.put_if_absent(key, b"k", sha256=sha(b"k"), content_type="text/plain")
+                for key in keys[start : start + 100]
+            )
+        )
+    assert await store.list_keys("many/") == keys
+    assert await store.list_prefixes("") == ["many/"]

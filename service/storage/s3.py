@@ -17,7 +17,7 @@ import base64
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -39,6 +39,7 @@ from service.storage.port import Upload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ListObjectsV2OutputTypeDef
 
 T = TypeVar("T")
 
@@ -191,14 +192,24 @@ class S3ObjectStore:
         strip = len(self.prefix)
 
         def list_keys() -> list[str]:
-            paginator = self._client.get_paginator("list_objects_v2")
             return [
                 item["Key"][strip:]
-                for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix)
+                for page in self._list_pages(Prefix=full_prefix)
                 for item in page.get("Contents", [])
             ]
 
         return await self._run(list_keys)
+
+    def _list_pages(self, **query: str) -> Iterator[ListObjectsV2OutputTypeDef]:
+        """ListObjectsV2 pages, following continuation tokens. (botocore's paginator does
+        the same for about 0.2 ms more CPU per call: a read of the latest version lists.)"""
+        token: dict[str, str] = {}
+        while True:
+            page = self._client.list_objects_v2(Bucket=self.bucket, **query, **token)  # type: ignore[arg-type]
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
 
     async def get_range(self, key: str, start: int, end: int) -> bytes:
         full_key = self.prefix + key
@@ -224,8 +235,7 @@ class S3ObjectStore:
         strip = len(self.prefix)
 
         def list_prefixes() -> list[str]:
-            paginator = self._client.get_paginator("list_objects_v2")
-            pages = paginator.paginate(Bucket=self.bucket, Prefix=full_prefix, Delimiter="/")
+            pages = self._list_pages(Prefix=full_prefix, Delimiter="/")
             return [
                 item["Prefix"][strip:] for page in pages for item in page.get("CommonPrefixes", [])
             ]

@@ -85,8 +85,9 @@ async def test_upload_over_its_limit_leaves_nothing(store) -> None:
 
 
 async def test_a_put_sends_vellums_checksum_once_and_no_expect_header(store) -> None:
-    """Vellum's SHA-256 is the only checksum botocore sends (no CRC of its own), and the
-    body goes without `Expect: 100-continue` (no extra round trip per PUT)."""
+    """Vellum's SHA-256 is the only checksum botocore sends (no CRC or MD5 of its own, no
+    second hash of the body for the signature, which signs the checksum header instead),
+    and the body goes without `Expect: 100-continue` (no extra round trip per PUT)."""
     sent: list[dict[str, str | bytes]] = []
 
     def capture(request, **_) -> None:  # type: ignore[no-untyped-def]
@@ -98,6 +99,10 @@ async def test_a_put_sends_vellums_checksum_once_and_no_expect_header(store) -> 
     (headers,) = sent
     checksums = {name for name in headers if name.startswith("x-amz-checksum-")}
     assert checksums == {"x-amz-checksum-sha256"}
+    assert "content-md5" not in headers
+    assert headers["x-amz-content-sha256"] in {"UNSIGNED-PAYLOAD", b"UNSIGNED-PAYLOAD"}
+    signed = str(headers["authorization"]).split("SignedHeaders=")[1].split(",")[0]
+    assert "x-amz-checksum-sha256" in signed.split(";")
     assert "expect" not in headers
     assert headers["if-none-match"] in {"*", b"*"}
 

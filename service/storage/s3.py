@@ -75,7 +75,10 @@ def _client_config(max_connections: int, timeout_seconds: float) -> botocore.con
         # Vellum computes SHA-256 itself and passes it in: no second checksum.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        s3={"addressing_style": "path"},
+        # Over plain HTTP botocore would hash every body again for the signature. The
+        # body is bound by the signed `x-amz-checksum-sha256` header instead, which the
+        # server checks: each byte is hashed once, by Vellum.
+        s3={"addressing_style": "path", "payload_signing_enabled": False},
     )
 
 

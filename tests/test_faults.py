@@ -90,6 +90,43 @@ async def test_unreachable_storage_is_503_and_not_ready(
         store.close()
 
 
+class RefusingWrites:
+    """The real store, except that writes fail while `refusing` is set, while the bucket
+    still answers (SeaweedFS does that for a moment after a restart, too briefly to test)."""
+
+    def __init__(self, inner: S3ObjectStore) -> None:
+        self.inner = inner
+        self.refusing = True
+
+    async def put_if_absent(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str
+    ) -> bool:
+        if self.refusing:
+            raise StorageUnavailable("injected fault: volume not writable")
+        return await self.inner.put_if_absent(key, data, sha256=sha256, content_type=content_type)
+
+    def __getattr__(self, name: str) -> object:  # reads and checks, unchanged
+        return getattr(self.inner, name)
+
+
+async def test_ready_means_writes_work_after_a_write_failed(make_client, store) -> None:
+    refusing = RefusingWrites(store)
+    client = await make_client(refusing)
+    assert (await client.get("/readyz")).status == 200  # nothing known to fail yet
+    text = {"Content-Type": "text/plain"}
+    assert (await client.post("/v1/documents", data=b"Refused.", headers=text)).status == 503
+    not_ready = await client.get("/readyz")
+    assert not_ready.status == 503  # the bucket answers, but writes fail
+    assert (await not_ready.json(content_type=None))["type"] == "/problems/storage-unavailable"
+    refusing.refusing = False
+    assert (await client.get("/readyz")).status == 200  # its probe write succeeded
+    probes = [key for key in await all_keys(store) if key.startswith("_vellum/readiness/")]
+    assert len(probes) == 1
+    assert (await client.post("/v1/documents", data=b"Taken.", headers=text)).status == 201
+    assert (await client.get("/readyz")).status == 200
+    assert len(await all_keys(store)) == 3  # the probe, one original, one record
+
+
 async def test_a_corrupted_original_is_an_integrity_error_not_wrong_bytes(client, store) -> None:
     # Store a record whose original has been replaced by other bytes under its key.
     posted = await client.post(

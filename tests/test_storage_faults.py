@@ -46,9 +46,9 @@ async def test_s3_killed_mid_load_loses_nothing(tmp_path: Path) -> None:
                             if response.status == 200:
                                 break
                         await asyncio.sleep(0.2)
-                    # Ready means S3 answers; its volumes may need a moment more, during
-                    # which a write is a 503 with Retry-After. A client that honours it
-                    # gets its 201.
+                    # Writes failed during the outage, so ready means a probe write
+                    # succeeded. Should another volume still need a moment, a write is a
+                    # 503 with Retry-After, and a client that honours it gets its 201.
                     while True:
                         async with session.post(
                             f"{server.url}/v1/documents",

@@ -4,6 +4,11 @@ It wraps whichever adapter the application runs on (S3, or a test's fake), so bo
 in `s3.py` and the metrics stay out of it. Outcomes: `ok`, `not_found` (a missing key is
 an answer, not a failure), `cancelled` and `error`, whose kind is the problem slug of the exception
 (`storage-unavailable`, `storage-error`, ...).
+
+It also remembers whether writes are failing: `writes_failing` turns true when a write
+(`put_if_absent`, `upload`) fails with StorageUnavailable and false when one succeeds.
+/readyz uses it: an S3 server that answers may still refuse writes (SeaweedFS does for a
+moment after a restart).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import time
 from collections.abc import AsyncIterable, Awaitable
 from typing import TypeVar
 
-from service.errors import ObjectNotFound, VellumError
+from service.errors import ObjectNotFound, StorageUnavailable, VellumError
 from service.metrics import Metrics
 from service.storage.port import BulkStore, Upload
 
@@ -25,6 +30,7 @@ class MeteredStore:
     def __init__(self, inner: BulkStore, metrics: Metrics) -> None:
         self.inner = inner
         self.metrics = metrics
+        self.writes_failing = False
 
     async def _measure(self, operation: str, call: Awaitable[T]) -> T:
         started = time.perf_counter()
@@ -44,10 +50,19 @@ class MeteredStore:
         finally:
             self.metrics.storage_call(operation, outcome, time.perf_counter() - started)
 
+    async def _write(self, operation: str, call: Awaitable[T]) -> T:
+        try:
+            result = await self._measure(operation, call)
+        except StorageUnavailable:
+            self.writes_failing = True
+            raise
+        self.writes_failing = False
+        return result
+
     async def put_if_absent(
         self, key: str, data: bytes, *, sha256: bytes, content_type: str
     ) -> bool:
-        return await self._measure(
+        return await self._write(
             "put_if_absent",
             self.inner.put_if_absent(key, data, sha256=sha256, content_type=content_type),
         )
@@ -64,7 +79,7 @@ class MeteredStore:
     async def upload(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int
     ) -> Upload:
-        return await self._measure(
+        return await self._write(
             "upload", self.inner.upload(key, chunks, content_type=content_type, limit=limit)
         )
 

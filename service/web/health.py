@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+
 import msgspec
 from aiohttp import web
 
@@ -17,9 +20,27 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(body=_ok, content_type="application/json")
 
 
+READINESS_PREFIX = "_vellum/readiness/"
+_PROBE = b"ok"
+
+
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for traffic: not draining, and a real call to the storage succeeds."""
+    """Ready for traffic: not draining, and a real call to the storage succeeds.
+
+    That call is a HEAD of the bucket, unless the last write failed because storage was
+    unavailable: then it is a write of a small probe object (`READINESS_PREFIX`, a new key
+    each time, as nothing is ever overwritten), so that ready means writes work again.
+    """
     if request.app[LIFECYCLE].draining:
         raise ServiceUnavailable("shutting down: not accepting new work")
-    await request.app[STORE].check()  # StorageUnavailable -> 503
+    store = request.app[STORE]
+    if store.writes_failing:
+        await store.put_if_absent(  # StorageUnavailable -> 503; success clears the flag
+            f"{READINESS_PREFIX}{uuid.uuid4().hex}",
+            _PROBE,
+            sha256=hashlib.sha256(_PROBE).digest(),
+            content_type="text/plain",
+        )
+    else:
+        await store.check()  # StorageUnavailable -> 503
     return web.Response(body=_ok, content_type="application/json")

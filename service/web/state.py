@@ -11,7 +11,8 @@ from service.archive import Archive
 from service.config import Config
 from service.ingest import Ingestor
 from service.jobs.imports import Jobs
-from service.storage.port import BulkStore, ObjectStore
+from service.storage.metered import MeteredStore
+from service.storage.port import BulkStore
 
 
 @dataclass
@@ -42,7 +43,8 @@ class Lifecycle:
 
 CONFIG = web.AppKey("config", Config)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
-STORE = web.AppKey("store", ObjectStore)
+# Always the measured store (service.storage.metered): it also knows if writes fail.
+STORE = web.AppKey("store", MeteredStore)
 ARCHIVE = web.AppKey("archive", Archive)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 # The storage adapter itself, for bulk work (multipart inputs, range reads).

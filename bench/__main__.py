@@ -182,6 +182,7 @@ class Run:
             concurrency=ceiling.concurrency,
             vellum_cpu_ms_per_doc=cpu.usage.processes["vellum"] * 1000 / max(stored, 1),
             vellum_peak_rss_mib=procstat.peak_rss_mib(server.pid),
+            children_peak_rss_mib=procstat.children_peak_rss_mib(server.pid),
         )
 
     def _add(

@@ -147,3 +147,9 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def children_peak_rss_mib(pid: int) -> float:
+    """The sum of the high-water marks of every process below `pid` (an upper bound of
+    their peak together: each may have peaked at another time)."""
+    return sum(peak_rss_mib(child) for child in descendants(pid)[1:])

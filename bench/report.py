@@ -48,6 +48,7 @@ class ImportResult(msgspec.Struct, frozen=True):
     concurrency: int
     vellum_cpu_ms_per_doc: float
     vellum_peak_rss_mib: float  # the server's high-water mark over the whole run
+    children_peak_rss_mib: float  # its analysis processes and their forkserver, summed
 
 
 class Results(msgspec.Struct, frozen=True, kw_only=True):
@@ -160,7 +161,8 @@ def describe_import(result: ImportResult) -> str:
         f"import: {result.docs} docs in {result.seconds:.1f} s = {result.docs_per_second:.1f} "
         f"docs/s ({result.ratio_to_ingest_ceiling:.2f}× the boto3 ceiling at "
         f"C={result.concurrency}), {result.vellum_cpu_ms_per_doc:.1f} ms Vellum CPU per doc, "
-        f"{result.failed} failed; Vellum peak RSS {result.vellum_peak_rss_mib:.0f} MiB"
+        f"{result.failed} failed; Vellum peak RSS {result.vellum_peak_rss_mib:.0f} MiB, "
+        f"its analysis processes {result.children_peak_rss_mib:.0f} MiB more"
     )
 
 

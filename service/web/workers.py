@@ -206,11 +206,16 @@ class WorkerPool:
             log.error("worker_exited", worker=index, pid=process.pid, status=status)
             await asyncio.sleep(delay)
             delay = min(delay * 2, LONGEST_RESTART_DELAY)
-            with contextlib.suppress(ConfigError):  # logged; tried again after the delay
+            with contextlib.suppress(ConfigError):  # the next turn logs it and tries again
                 await self._start(index)
 
     async def stop(self) -> None:
         self._stopping = True
+        # First the keepers, so that no worker starts after the SIGTERMs (one cancelled
+        # while starting has its process killed by asyncio, or is in `processes` already).
+        for keeper in self._keepers:
+            keeper.cancel()
+        await asyncio.gather(*self._keepers, return_exceptions=True)
         for process in self.processes.values():
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
@@ -226,6 +231,3 @@ class WorkerPool:
                 process.kill()
                 status = await process.wait()
             log.info("worker_stopped", worker=index, pid=process.pid, status=status)
-        for keeper in self._keepers:
-            keeper.cancel()
-        await asyncio.gather(*self._keepers, return_exceptions=True)

@@ -145,6 +145,11 @@ def _s3_settings(config: Config, embedded: S3Settings | None = None) -> S3Settin
     )
 
 
+def s3_description(config: Config) -> str:
+    """How the configured (not embedded) storage is named at start-up."""
+    return f"S3 endpoint {config.s3_endpoint}, bucket {config.s3_bucket}"
+
+
 @contextlib.asynccontextmanager
 async def open_storage(config: Config) -> AsyncIterator[tuple[S3ObjectStore, str]]:
     """The configured storage, ready for use: an S3 endpoint, or the embedded server."""
@@ -155,7 +160,7 @@ async def open_storage(config: Config) -> AsyncIterator[tuple[S3ObjectStore, str
                 await store.ensure_bucket()
             except StorageUnavailable as exc:  # keep serving; /readyz tells the truth
                 log.warning("storage_unavailable_at_start", detail=exc.detail)
-            yield store, f"S3 endpoint {config.s3_endpoint}, bucket {config.s3_bucket}"
+            yield store, s3_description(config)
         finally:
             store.close()
         return

@@ -22,6 +22,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 READINESS_PREFIX = "_vellum/readiness/"
 _PROBE = b"ok"
+_PROBE_SHA256 = hashlib.sha256(_PROBE).digest()
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -38,7 +39,7 @@ async def readyz(request: web.Request) -> web.Response:
         await store.put_if_absent(  # StorageUnavailable -> 503; success clears the flag
             f"{READINESS_PREFIX}{uuid.uuid4().hex}",
             _PROBE,
-            sha256=hashlib.sha256(_PROBE).digest(),
+            sha256=_PROBE_SHA256,
             content_type="text/plain",
         )
     else:

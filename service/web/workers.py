@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from prometheus_client.multiprocess import mark_process_dead
 
-from service.app import open_storage
+from service.app import open_storage, s3_description
 from service.config import PROMETHEUS_MULTIPROC_DIR, Config, child_environment
 from service.errors import ConfigError
 
@@ -96,7 +96,7 @@ async def run_workers(config: Config, *, on_ready: Callable[[str, str], None]) -
 async def _storage_for_workers(config: Config) -> AsyncIterator[tuple[dict[str, str], str]]:
     """The environment that points workers at the storage, and its description."""
     if not config.embedded_storage:
-        yield {}, f"S3 endpoint {config.s3_endpoint}, bucket {config.s3_bucket}"
+        yield {}, s3_description(config)
         return
     async with open_storage(config) as (store, description):
         settings = store.settings

@@ -40,7 +40,7 @@ POSTS: dict[str, tuple[bytes, str | None, dict[str, str], int, str, dict[str, An
     "authors not strings": (b'{"text": "a", "source": {"authors": [1]}}', JSON, {}, 422, "invalid-document", {"field": "source.authors[0]"}),
     "metadata not an object": (b'{"text": "a", "metadata": [1]}', JSON, {}, 422, "invalid-document", {"field": "metadata"}),
     "invalid UTF-8 text/plain": (b"caf\xe9 au lait", TEXT, {}, 400, "invalid-encoding", {"position": 3}),
-    "invalid UTF-8 in JSON": (b'{"text": "caf\xe9"}', JSON, {}, 400, "invalid-encoding", {}),
+    "invalid UTF-8 in JSON": (b'{"text": "caf\xe9"}', JSON, {}, 400, "invalid-encoding", {"position": 13}),
     "undefined windows-1252 byte": (b"ok \x81 not", "text/plain; charset=windows-1252", {}, 400, "invalid-encoding", {"position": 3}),
     "unknown charset": (b"text", "text/plain; charset=klingon-8", {}, 415, "unknown-charset", {}),
     "codec that is no charset": (b"text", "text/plain; charset=rot13", {}, 415, "unknown-charset", {}),

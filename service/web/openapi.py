@@ -24,6 +24,7 @@ from service.errors import (
     Unauthorized,
     VellumError,
 )
+from service.schemas import schema_components
 from service.types import Problem
 from service.web.endpoints import ANY_PATH, HEADERS, JSON, PARAMETERS, ROUTES, Content, Route
 from service.web.middlewares import PROBLEM_JSON
@@ -79,7 +80,7 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
     for route in routes:
         shapes += [c.shape for c in route.body]
         shapes += [c.shape for a in route.answers for c in a.content]
-    refs, schemas = msgspec.json.schema_components(shapes, ref_template=REF)
+    refs, schemas = schema_components(shapes, ref_template=REF)
 
     def schema(shape: Any) -> Any:
         return refs[shapes.index(shape)]

@@ -5,7 +5,9 @@ phases, in order: a warm-up of each target; for each ingest concurrency C, the b
 PUT-pair ceiling then Vellum's POST /v1/documents; then the boto3 GET ceiling and
 Vellum's GET /v1/documents/{id} (latest: LIST + GET) and ?version=1 ("pinned": one GET)
 at the read concurrency, each over the objects written by the last ingest phase of its
-own target. Interleaving the targets keeps drift (a growing volume, a neighbour's load)
+own target. Each boto3 phase is preceded by the same phase of the raw ceiling
+(bench.raw_s3: SigV4 by hand over http.client), the storage limit Vellum's own cost is held
+to. Interleaving the targets keeps drift (a growing volume, a neighbour's load)
 from favouring either one. Then a bulk import, and
 last a second server, `vellum serve --workers 2`, through the same ingest (C > 1) and
 read phases: the scaling figure, set against the same ceilings.
@@ -26,6 +28,7 @@ from types import FrameType
 from bench import corpus, normalizer, procstat, report, vellum_load
 from bench.measure import BenchError, Phase, Timings, summarize
 from bench.processes import IMPORT_CONCURRENCY, Server, seaweedfs, vellum
+from bench.raw_s3 import RawCeiling
 from bench.s3_ceiling import Ceiling
 from bench.settings import Settings, parse
 from service import __version__
@@ -51,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _progress("interrupted; servers stopped")
         return 130
     print(report.table(results))
+    print(report.describe_raw(results))
     print(report.describe_scaling(results))
     print(report.describe_import(results.bulk_import))
     print(normalizer.describe(results.normalizer))
@@ -120,9 +124,18 @@ class Run:
             server.url, self.documents.take(warmup), self.settings.get_concurrency
         )
 
+        raw_prefix = boto3_prefix.replace("boto3", "raw")
+        with RawCeiling(s3, raw_prefix, self.settings.get_concurrency) as raw:
+            raw.put_pairs(self.documents.take(warmup))
+        raw_keys: list[str] = []
         keys: list[str] = []
         ids: list[str] = []
         for concurrency in self.settings.levels:
+            with RawCeiling(s3, raw_prefix, concurrency) as raw:
+                batch = self.documents.take(docs)
+                with self.meter.window() as cpu:
+                    timings, raw_keys = raw.put_pairs(batch)
+            self._add(report.RAW_TARGET, "ingest", concurrency, timings, cpu)
             with Ceiling(s3, boto3_prefix, concurrency) as ceiling:
                 batch = self.documents.take(docs)
                 with self.meter.window() as cpu:
@@ -134,6 +147,9 @@ class Run:
             self._add("vellum", "ingest", concurrency, timings, cpu)
 
         concurrency = self.settings.get_concurrency
+        with RawCeiling(s3, raw_prefix, concurrency) as raw, self.meter.window() as cpu:
+            timings = raw.get(raw_keys)
+        self._add(report.RAW_TARGET, "read", concurrency, timings, cpu)
         with Ceiling(s3, boto3_prefix, concurrency) as ceiling, self.meter.window() as cpu:
             timings = ceiling.get(keys)
         self._add("boto3", "read", concurrency, timings, cpu)

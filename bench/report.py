@@ -18,6 +18,11 @@ from bench.settings import Settings
 
 OTHER_CPU_WARNING = 0.25  # of one core, averaged over the run
 WORKERS_TARGET = "vellum×2"  # phases of `vellum serve --workers 2`
+RAW_TARGET = "raw"  # the minimal hand-signed client (bench.raw_s3): the storage limit
+# Issue #15's targets, against the raw ceiling at this concurrency.
+RAW_TARGETS_CONCURRENCY = 16
+INGEST_RATE_TARGET = 0.5  # Vellum's docs/s ÷ the raw PUT pairs'
+CPU_TARGET = 4.0  # Vellum's CPU per ingest (read) ÷ the raw client's per PUT pair (GET)
 # "pinned": GET /v1/documents/{id}?version=1, one S3 GET, against the one-GET ceiling.
 CEILING_OF = {"pinned": "read"}
 
@@ -73,7 +78,7 @@ def ratios(phases: list[Phase]) -> list[Ratio]:
         ceiling = ceilings.get(
             (CEILING_OF.get(phase.operation, phase.operation), phase.concurrency)
         )
-        if phase.target == "boto3" or ceiling is None:
+        if phase.target in ("boto3", RAW_TARGET) or ceiling is None:
             continue
         found.append(
             Ratio(
@@ -142,6 +147,34 @@ def table(results: Results) -> str:
         " ".join(f"{cell:{align}}" for cell, (_, align) in zip(row, _HEADER, strict=True))
         for row in rows
     )
+    return "\n".join(lines)
+
+
+def describe_raw(results: Results) -> str:
+    """Vellum against the raw ceiling: rate and CPU per document, with issue #15's targets.
+
+    The raw client's CPU is the bench process's (`bench` column): it runs there. Vellum's
+    is its whole process tree's (`vellum`), analysis processes included."""
+    at = {
+        (p.target, p.operation, p.concurrency): p
+        for p in results.phases
+        if p.target in (RAW_TARGET, "vellum")
+    }
+    c = RAW_TARGETS_CONCURRENCY
+    lines = []
+    for operation, what in (("ingest", "PUT pair"), ("read", "GET")):
+        raw, vellum = at.get((RAW_TARGET, operation, c)), at.get(("vellum", operation, c))
+        if raw is None or vellum is None:
+            continue
+        rate = vellum.docs_per_second / raw.docs_per_second
+        cpu = vellum.cpu_ms_per_doc["vellum"] / raw.cpu_ms_per_doc["bench"]
+        rate_target = f" (target ≥ {INGEST_RATE_TARGET})" if operation == "ingest" else ""
+        lines.append(
+            f"raw {operation} C={c}: {raw.docs_per_second:.1f} docs/s, client CPU "
+            f"{raw.cpu_ms_per_doc['bench']:.2f} ms per {what}; Vellum "
+            f"{rate:.2f}× its docs/s{rate_target}, {cpu:.1f}× its CPU per {what} "
+            f"(target ≤ {CPU_TARGET:g})"
+        )
     return "\n".join(lines)
 
 

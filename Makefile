@@ -24,7 +24,7 @@ LOCK = $(UV) pip compile --quiet --universal --generate-hashes --python-version 
 RUNTIME := $(VENV)/.runtime
 TOOLS := $(VENV)/.tools
 
-.PHONY: run test test-fast lint format bench schemas lock clean
+.PHONY: run test test-fast lint format bench schemas lock clean wheelhouse image image-test
 
 $(UV): requirements/uv.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Vellum needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -51,8 +51,11 @@ $(TOOLS): requirements/test.txt requirements/build.txt pyproject.toml | $(BIN)/p
 run: $(RUNTIME)
 	$(BIN)/vellum serve
 
+# The suite, then the container image built and run (image-test) where a dockerd can be
+# had; where none can, image-test says so in one line.
 test: lint
 	$(BIN)/python -m pytest
+	$(BIN)/python tests/image/check_image.py --if-possible
 
 lint: $(TOOLS)
 	$(BIN)/ruff format --check service tests bench
@@ -77,5 +80,39 @@ lock: $(UV)
 	echo 'setuptools>=69' | $(LOCK) - -o requirements/build.txt
 	echo 'uv==$(shell $(UV) --version | cut -d" " -f2)' | $(LOCK) - -o requirements/uv.txt
 
+# The container image's wheelhouse (docs/operations.md, "Containers"): every wheel of
+# requirements/runtime.txt for CPython 3.11 on manylinux x86_64, downloaded hash-checked
+# (binary wheels only: a wheel built here would match no locked hash), and Vellum's own
+# wheel built from this tree. The machine's pip configuration (extra indexes, find-links,
+# constraints) is left out, so only the index's files, with the locked hashes, come in.
+WHEELHOUSE := wheelhouse
+WHEEL_PLATFORMS := manylinux_2_36_x86_64 manylinux_2_28_x86_64 manylinux_2_17_x86_64 \
+	manylinux2014_x86_64 manylinux_2_5_x86_64 manylinux1_x86_64
+PIP_DOWNLOAD = env -u PIP_FIND_LINKS -u PIP_CONSTRAINT -u PIP_EXTRA_INDEX_URL \
+	PIP_CONFIG_FILE=/dev/null $(UV_DIR)/bin/python -m pip download --quiet \
+	--disable-pip-version-check --require-hashes --only-binary=:all: --no-deps \
+	--implementation cp --python-version 3.11 --abi cp311 \
+	$(addprefix --platform ,$(WHEEL_PLATFORMS))
+IMAGE ?= vellum:latest
+BASE_IMAGE ?= python:3.11-slim-bookworm
+
+$(WHEELHOUSE)/deps/.complete: requirements/runtime.txt | $(UV)
+	rm -rf $(WHEELHOUSE)/deps
+	$(PIP_DOWNLOAD) --dest $(WHEELHOUSE)/deps -r requirements/runtime.txt
+	touch $@
+
+wheelhouse: $(WHEELHOUSE)/deps/.complete | $(UV)
+	rm -rf $(WHEELHOUSE)/vellum
+	$(UV) build --quiet --wheel --out-dir $(WHEELHOUSE)/vellum \
+		--build-constraints requirements/build.txt --require-hashes .
+
+image: wheelhouse
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) --tag $(IMAGE) .
+
+# Builds the image (on a debootstrap base unless IMAGE_TEST_BASE names one) and runs it
+# against a SeaweedFS on this machine: tests/image/check_image.py says what it checks.
+image-test: $(TOOLS)
+	$(BIN)/python tests/image/check_image.py $(if $(IMAGE_TEST_BASE),--base $(IMAGE_TEST_BASE))
+
 clean:
-	rm -rf $(VENV) $(UV_DIR) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(UV_DIR) .pytest_cache .mypy_cache .ruff_cache $(WHEELHOUSE)

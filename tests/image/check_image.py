@@ -114,8 +114,11 @@ def apt_install(*packages: str) -> None:
         raise Unavailable(f"{', '.join(packages)} missing and no root apt-get to install them")
     env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
     say(f"installing {' '.join(packages)} with apt-get")
-    run("apt-get", "update", "-q", env=env, timeout=600)
-    run("apt-get", "install", "-y", "-q", *packages, env=env, timeout=900)
+    try:
+        run("apt-get", "update", "-q", env=env, timeout=600)
+        run("apt-get", "install", "-y", "-q", *packages, env=env, timeout=900)
+    except (Failed, subprocess.TimeoutExpired) as error:
+        raise Unavailable(f"apt-get could not install {' '.join(packages)}: {error}") from error
 
 
 class Dockerd:
@@ -544,11 +547,10 @@ def main() -> int:
             checks.refuses_public_bind_without_keys()
     except Unavailable as reason:
         dockerd.stop()
-        line = f"SKIPPED, no Docker daemon can be had here: {reason}"
         if args.if_possible:
-            say(line)
+            say(f"SKIPPED: the container image was not built or run, no dockerd here: {reason}")
             return 0
-        say(line.replace("SKIPPED", "FAILED"))
+        say(f"FAILED: no dockerd here: {reason}")
         return 1
     except Failed as failure:
         say(str(failure))

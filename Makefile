@@ -51,6 +51,10 @@ run: $(RUNTIME)
 test: lint
 	$(BIN)/python -m pytest
 
+# The unit tier: no S3 server, no server processes (the in-memory storage adapter).
+test-fast: $(TOOLS)
+	$(BIN)/python -m pytest -m "not integration"
+
 lint: $(TOOLS)
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/ruff check service tests bench

@@ -54,13 +54,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # connection is closed), so a client trickling header bytes cannot hold it open.
     header_timeout_seconds: float = 15.0
     max_metadata_bytes: int = 64 * 1024
-    # Bulk imports: the largest NDJSON input, whether this server runs an import worker,
-    # and how many lines a worker ingests at once.
+    # Bulk imports: the largest NDJSON input, whether this server runs an import poller
+    # (service.jobs.poller), and how many lines a job ingests at once.
     max_import_bytes: int = 10 * 1024 * MIB
     import_worker: bool = True
     import_concurrency: int = 8
-    # A worker holds a job for this long past each checkpoint; a job whose worker died
-    # is taken over by another once it expires.
+    # A lease owner holds a job for this long past each checkpoint; a job whose owner
+    # died is taken over by another once it expires.
     import_lease_seconds: float = 60.0
     # On SIGTERM: seconds /readyz answers 503 while still serving (lets a load balancer
     # stop routing), then seconds in-flight requests get to finish.
@@ -133,7 +133,8 @@ def _env_name(message: str) -> str:
     return f"VELLUM_{path.rstrip('`').upper()}: {head}"
 
 
-# prometheus_client's own variable. `vellum serve --workers N` sets it for its workers:
+# prometheus_client's own variable. `vellum serve --workers N` sets it for its worker
+# processes:
 # each writes its metrics to files there, and /metrics adds up those of every worker.
 PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 

@@ -38,9 +38,17 @@ CORPUS = Path(
 )
 
 
-# Modules whose tests start `weed` or `vellum` processes themselves.
+# Modules whose tests start `weed`, `vellum` or analysis processes themselves.
 INTEGRATION_MODULES = frozenset(
-    {"test_deploy", "test_embedded", "test_server", "test_slow_clients", "test_workers"}
+    {
+        "test_analysis",
+        "test_deploy",
+        "test_embedded",
+        "test_server",
+        "test_slow_clients",
+        "test_storage_faults",
+        "test_workers",
+    }
 )
 
 
@@ -89,8 +97,13 @@ def s3_store(s3_settings: S3Settings) -> Iterator[S3ObjectStore]:
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    """A fresh in-memory archive (the unit tier)."""
+def store(request: pytest.FixtureRequest) -> ObjectStore:
+    """A fresh archive: in memory (the unit tier), unless the test also uses the real
+    server (`s3_settings`, e.g. to run `vellum` against it): then the S3 adapter on it,
+    so the test sees what that server holds."""
+    if "s3_settings" in request.fixturenames:
+        s3: S3ObjectStore = request.getfixturevalue("s3_store")
+        return s3
     return MemoryStore()
 
 

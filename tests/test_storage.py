@@ -14,7 +14,7 @@ from service.storage.memory import MemoryStore
 from service.storage.s3 import PART_BYTES
 
 
-@pytest.fixture(params=["memory", "s3"])
+@pytest.fixture(params=["memory", pytest.param("s3", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """Each contract test runs once per adapter."""
     if request.param == "memory":

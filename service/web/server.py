@@ -21,9 +21,8 @@ import structlog
 from aiohttp import web
 
 from service.config import Config
-from service.web.metrics import METRICS
 from service.web.protocol import MAX_HEADERS, MAX_LINE_BYTES, HeaderDeadlineRunner
-from service.web.state import LIFECYCLE
+from service.web.typedefs import LIFECYCLE, METRICS
 
 log = structlog.get_logger("vellum")
 

@@ -1,53 +1,33 @@
-"""Typed keys of the objects an application holds (no globals), and its serving state."""
+"""Every typed key of the web layer, in one place: what an application holds (no globals)
+and what a request carries from middleware to handler (as aiohttp-demos' typedefs.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from service.archive import Archive
+from service.bootstrap import Services
 from service.config import Config
-from service.ingest import Ingestor
-from service.jobs.imports import Jobs
-from service.storage.metered import MeteredStore
-from service.storage.port import BulkStore
+from service.keys import KeysFile
+from service.metrics import Metrics
+from service.web.lifecycle import Lifecycle
 
-
-@dataclass
-class Lifecycle:
-    """Serving state: draining after SIGTERM (/readyz turns 503), and the requests in
-    flight, which shutdown waits for."""
-
-    draining: bool = False
-    in_flight: int = 0
-    _idle: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def __post_init__(self) -> None:
-        self._idle.set()
-
-    def request_started(self) -> None:
-        self.in_flight += 1
-        self._idle.clear()
-
-    def request_finished(self) -> None:
-        self.in_flight -= 1
-        if self.in_flight == 0:
-            self._idle.set()
-
-    async def wait_idle(self) -> None:
-        """Return once no request is in flight."""
-        await self._idle.wait()
-
-
+# The application's.
 CONFIG = web.AppKey("config", Config)
+METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
-# Always the measured store (service.storage.metered): it also knows if writes fail.
-STORE = web.AppKey("store", MeteredStore)
-ARCHIVE = web.AppKey("archive", Archive)
-INGESTOR = web.AppKey("ingestor", Ingestor)
-# The storage adapter itself, for bulk work (multipart inputs, range reads).
-BULK_STORE = web.AppKey("bulk_store", BulkStore)
-JOBS = web.AppKey("jobs", Jobs)
+# The composition root's services (service.bootstrap), from start-up to cleanup.
+SERVICES = web.AppKey("services", Services)
+# Set when this server accepts an import, so its import poller looks at once.
 IMPORT_WAKE = web.AppKey("import_wake", asyncio.Event)
+# The OpenAPI document, encoded once at start-up (service.web.openapi).
+OPENAPI = web.AppKey("openapi", bytes)
+# API keys (service.web.auth), when configured; one scrypt check at a time.
+KEYS_FILE = web.AppKey("keys_file", KeysFile)
+SCRYPT_SLOT = web.AppKey("scrypt_slot", asyncio.Lock)
+
+# A request's.
+REQUEST_ID = web.RequestKey("request_id", str)
+DOCUMENT_ID = web.RequestKey("document_id", str)
+KEY_ID = web.RequestKey("key_id", str)  # the API key's id, never the key

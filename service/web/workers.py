@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from prometheus_client.multiprocess import mark_process_dead
 
-from service.app import open_storage, s3_description
+from service.bootstrap import open_storage, s3_description
 from service.config import PROMETHEUS_MULTIPROC_DIR, Config, child_environment
 from service.errors import ConfigError
 

@@ -30,7 +30,7 @@ from service.jobs.imports import Progress
 from service.jobs.local import expand_sources, file_chunks, import_input
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
-from service.keys import Scope, create_key, load_keys, revoke_key
+from service.keys import KeyEntry, Scope, create_key, load_keys, revoke_key
 from service.media import APPLICATION_NDJSON
 from service.progress import ImportProgress, summary
 from service.web.server import serve
@@ -218,11 +218,7 @@ def run_keys_create(config: Config, scopes: list[Scope]) -> int:
     path = _keys_file(config)
     key, entry = create_key(path, scopes)
     print(key, flush=True)
-    print(
-        f"API key {entry.id} ({', '.join(entry.scopes)}) added to {path}; "
-        "it is shown only this once.",
-        file=sys.stderr,
-    )
+    _tell(entry, f"added to {path}; it is shown only this once.")
     return 0
 
 
@@ -235,12 +231,13 @@ def run_keys_list(config: Config) -> int:
 def run_keys_revoke(config: Config, key_id: str) -> int:
     path = _keys_file(config)
     entry = revoke_key(path, key_id)
-    print(
-        f"API key {entry.id} ({', '.join(entry.scopes)}) removed from {path}; "
-        "servers using that file refuse it within a second.",
-        file=sys.stderr,
-    )
+    _tell(entry, f"removed from {path}; servers using that file refuse it within a second.")
     return 0
+
+
+def _tell(entry: KeyEntry, what: str) -> None:
+    """What a keys command did, on standard error (standard output is for the key)."""
+    print(f"API key {entry.id} ({', '.join(entry.scopes)}) {what}", file=sys.stderr)
 
 
 def _keys_file(config: Config) -> Path:

@@ -59,8 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
-    if args.listen_fd is not None:
-        return commands.run_worker(config, args.listen_fd, args.ready_fd)
     return commands.run_serve(config)
 
 
@@ -109,9 +107,6 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, help="server processes sharing the port (VELLUM_WORKERS)"
     )
-    # A worker of `serve --workers N`: the inherited listening socket and ready pipe.
-    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
-    serve.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     serve.add_argument(
         "--allow-public-without-keys",
         action="store_true",

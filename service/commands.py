@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -61,22 +59,6 @@ def run_serve(config: Config) -> int:
         _announce(config, url, app[SERVICES].storage_description, keys)
 
     asyncio.run(serve(app, config, on_ready=announce))
-    return 0
-
-
-def run_worker(config: Config, listen_fd: int, ready_fd: int) -> int:
-    """One worker of `serve --workers N`: serve the inherited socket; say when ready on
-    the pipe `ready_fd`."""
-    app = create_app(config)
-
-    def ready(url: str) -> None:
-        log.info(
-            "listening", url=url, storage=app[SERVICES].storage_description, worker_pid=os.getpid()
-        )
-        os.write(ready_fd, b"+")
-        os.close(ready_fd)
-
-    asyncio.run(serve(app, config, on_ready=ready, sock=socket.socket(fileno=listen_fd)))
     return 0
 
 

@@ -21,8 +21,8 @@ MIB = 1024 * 1024
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
-    # Server processes accepting from one listening socket, each with its own event loop
-    # (service.web.workers).
+    # Server processes (gunicorn workers) accepting from one listening socket, each with
+    # its own event loop (service.web.workers, service.arbiter).
     workers: int = 1
     # Processes that run the normalizer beside each server process (0: in-process).
     analysis_processes: int = 1

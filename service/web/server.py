@@ -42,7 +42,7 @@ async def serve(
     sock: socket.socket | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT on config's host and port, or on an inherited listening
-    socket (a worker of `vellum serve --workers N`, see service.web.workers)."""
+    socket (a gunicorn worker of `vellum serve --workers N`, see service.arbiter)."""
     runner = HeaderDeadlineRunner(
         app,
         header_timeout=config.header_timeout_seconds,  # slow request heads: see protocol.py

@@ -91,22 +91,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             problems.append("VELLUM_PORT must be 0-65535")
         if len(self.s3_bucket) < 3:
             problems.append("VELLUM_S3_BUCKET must be at least 3 characters")
-        if self.s3_max_connections < 1:
-            problems.append("VELLUM_S3_MAX_CONNECTIONS must be at least 1")
-        if self.max_body_bytes < 1:
-            problems.append("VELLUM_MAX_BODY_BYTES must be at least 1")
-        if self.max_metadata_bytes < 2:
-            problems.append("VELLUM_MAX_METADATA_BYTES must be at least 2")
-        if self.max_in_flight < 1:
-            problems.append("VELLUM_MAX_IN_FLIGHT must be at least 1")
-        if self.workers < 1:
-            problems.append("VELLUM_WORKERS must be at least 1")
-        if self.analysis_processes < 0:
-            problems.append("VELLUM_ANALYSIS_PROCESSES must be at least 0")
+        for name, least in _AT_LEAST.items():
+            if getattr(self, name) < least:
+                problems.append(f"VELLUM_{name.upper()} must be at least {least}")
         if self.header_timeout_seconds <= 0:
             problems.append("VELLUM_HEADER_TIMEOUT_SECONDS must be more than 0")
-        if self.import_concurrency < 1:
-            problems.append("VELLUM_IMPORT_CONCURRENCY must be at least 1")
         if self.log_format not in {"auto", "json", "console"}:
             problems.append("VELLUM_LOG_FORMAT must be auto, json or console")
         if self.log_level not in {"debug", "info", "warning", "error"}:
@@ -117,6 +106,18 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def embedded_storage(self) -> bool:
         return self.s3_endpoint is None
+
+
+# The least value of each numeric setting that has one.
+_AT_LEAST = {
+    "s3_max_connections": 1,
+    "max_body_bytes": 1,
+    "max_metadata_bytes": 2,
+    "max_in_flight": 1,
+    "workers": 1,
+    "analysis_processes": 0,
+    "import_concurrency": 1,
+}
 
 
 def _decode_path(kind: type, value: object) -> object:

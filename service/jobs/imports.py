@@ -35,7 +35,7 @@ from service.errors import ObjectNotFound, PayloadTooLarge, RequestError, Storag
 from service.ingest import Arrival, Ingestor, document_id_of
 from service.jobs import model
 from service.jobs.lines import Line, read_lines
-from service.media import APPLICATION_JSON, APPLICATION_NDJSON
+from service.media import APPLICATION_JSON, APPLICATION_NDJSON, TEXT_PLAIN
 from service.storage.port import BulkStore
 from service.submission import Submission
 from service.timestamps import now_text
@@ -107,7 +107,7 @@ class Jobs:
             model.cancel_key(job),
             b"",
             sha256=hashlib.sha256(b"").digest(),
-            content_type="text/plain",
+            content_type=TEXT_PLAIN,
         )
 
     async def cancelled(self, job: str) -> bool:

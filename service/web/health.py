@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from service.errors import ServiceUnavailable
-from service.media import APPLICATION_JSON
+from service.media import APPLICATION_JSON, TEXT_PLAIN
 from service.types import Health
 from service.web.typedefs import LIFECYCLE, SERVICES
 
@@ -41,7 +41,7 @@ async def readyz(request: web.Request) -> web.Response:
             f"{READINESS_PREFIX}{uuid.uuid4().hex}",
             _PROBE,
             sha256=_PROBE_SHA256,
-            content_type="text/plain",
+            content_type=TEXT_PLAIN,
         )
     else:
         await store.check()  # StorageUnavailable -> 503

@@ -57,6 +57,10 @@ test: lint
 	$(BIN)/python -m pytest
 	$(BIN)/python tests/image/check_image.py --if-possible
 
+# The unit tier: no S3 server, no server processes (the in-memory storage adapter).
+test-fast: $(TOOLS)
+	$(BIN)/python -m pytest -m "not integration"
+
 lint: $(TOOLS)
 	$(BIN)/ruff format --check service tests bench
 	$(BIN)/ruff check service tests bench

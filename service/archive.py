@@ -21,10 +21,11 @@ from service.errors import (
     ObjectNotFound,
     VersionNotFound,
 )
+from service.media import APPLICATION_JSON
 from service.storage.port import ObjectStore
 from service.types import Record, record_decoder, record_encoder
 
-RECORD_MEDIA_TYPE = "application/json"
+RECORD_MEDIA_TYPE = APPLICATION_JSON
 
 
 class StoredRecord(msgspec.Struct, frozen=True):

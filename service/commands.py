@@ -1,30 +1,99 @@
-"""What `vellum import`, `get`, `verify`, `reprocess` and `export` do (arguments: `service.cli`)."""
+"""What each `vellum` command does, one function per command (arguments: `service.cli`).
+
+Every command that touches the archive opens the composition root (service.bootstrap)
+for its run: the same storage, archive, ingestor and import runner as the server.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import msgspec
+import structlog
 
-from service.analysis import Analyzer
-from service.app import open_storage
-from service.archive import Archive
+from service import __version__
+from service.app import create_app
+from service.bootstrap import open_services
 from service.config import Config
 from service.errors import ConfigError
 from service.ids import parse_id
-from service.ingest import Ingestor
 from service.jobs import model
 from service.jobs.export import export_bags
+from service.jobs.imports import Progress
 from service.jobs.local import expand_sources, file_chunks, import_input
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
+from service.keys import KeyEntry, Scope, create_key, load_keys, revoke_key
+from service.media import APPLICATION_NDJSON
 from service.progress import ImportProgress, summary
+from service.web.server import serve
+from service.web.typedefs import KEYS_FILE, SERVICES
+from service.web.workers import run_workers
+
+log = structlog.get_logger("vellum")
 
 POLL_SECONDS = 1.0
 _status_decoder = msgspec.json.Decoder(model.JobStatus)
+
+
+def run_serve(config: Config) -> int:
+    """`vellum serve`: one server process, or `config.workers` worker processes on one port."""
+    check_bind(config)
+    if config.workers > 1:
+        # Read here too, so a bad keys file stops start-up before any worker starts.
+        keys = len(load_keys(config.keys_file)) if config.keys_file is not None else None
+
+        def announce_workers(url: str, storage: str) -> None:
+            _announce(config, url, storage, keys)
+
+        return asyncio.run(run_workers(config, on_ready=announce_workers))
+    app = create_app(config)
+    keys = len(app[KEYS_FILE].keyring()) if KEYS_FILE in app else None
+
+    def announce(url: str) -> None:
+        _announce(config, url, app[SERVICES].storage_description, keys)
+
+    asyncio.run(serve(app, config, on_ready=announce))
+    return 0
+
+
+def check_bind(config: Config) -> None:
+    """Without API keys only loopback may be bound, unless explicitly allowed."""
+    public = not _is_loopback(config.host)
+    if public and config.keys_file is None and not config.allow_public_without_keys:
+        raise ConfigError(
+            f"refusing to bind {config.host}: no API keys are configured, so only a "
+            "loopback address is allowed. Set VELLUM_KEYS_FILE (see `vellum keys "
+            "create`), or pass --allow-public-without-keys (or set "
+            "VELLUM_ALLOW_PUBLIC_WITHOUT_KEYS=1) to serve it unauthenticated anyway."
+        )
+
+
+def _announce(config: Config, url: str, storage: str, keys: int | None) -> None:
+    workers = f" with {config.workers} worker processes" if config.workers > 1 else ""
+    print(f"Vellum {__version__} listening on {url}{workers}", flush=True)
+    print(f"Storage: {storage}", flush=True)
+    if keys is not None:
+        print(f"Auth: on, {keys} API keys loaded from {config.keys_file}.", flush=True)
+    elif _is_loopback(config.host):
+        print("Auth: off. No API keys configured: serving on loopback only.", flush=True)
+    else:
+        print("Auth: off. No API keys configured: serving UNAUTHENTICATED.", flush=True)
+    log.info("listening", url=url, storage=storage, api_keys=keys, workers=config.workers)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 async def run_import(
@@ -35,32 +104,28 @@ async def run_import(
     if url is not None:
         return await _import_through(url, source, shard, config.api_key)
     failed = False
-    async with (
-        open_storage(config) as (store, _),
-        Analyzer(config.analysis_processes) as analyzer,
-    ):
-        sources = await expand_sources(source, store, config)
+    async with open_services(config) as services:
+        sources = await expand_sources(source, services.store, config)
         for one in sources:
             with ImportProgress() as bar:
                 manifest, final = await import_input(
                     one,
-                    store=store,
-                    ingestor=Ingestor(Archive(store), analyzer),
+                    runner=services.runner,
                     config=config,
                     shard=shard,
-                    progress=bar.follow,
+                    progress=_following(bar),
                 )
             if len(sources) > 1:
                 print(f"{one}:")
-            print(summary(manifest, final))
+            print(summary(manifest.job, final.state, final.counts, final.error))
             failed |= final.state != "succeeded" or final.counts.failed > 0
     return 1 if failed else 0
 
 
 async def run_get(config: Config, document_id: str, version: int | None, original: bool) -> int:
     parse_id(document_id)
-    async with open_storage(config) as (store, _):
-        archive = Archive(store)
+    async with open_services(config, analysis_processes=0) as services:
+        archive = services.archive
         if original:
             record = await archive.record(document_id, 1)
             sys.stdout.buffer.write(await archive.original(record))
@@ -73,13 +138,13 @@ async def run_get(config: Config, document_id: str, version: int | None, origina
 
 async def run_verify(config: Config) -> int:
     """Exit status 1 when anything is missing, corrupt or unreferenced."""
-    async with open_storage(config) as (store, description):
-        report = await verify(store)
+    async with open_services(config, analysis_processes=0) as services:
+        report = await verify(services.store)
     for finding in report.findings:
         print(f"{finding.kind}: {finding.key}: {finding.detail}")
     print(
         f"verified {report.originals} originals and {report.records} records in "
-        f"{description}: {len(report.findings)} findings"
+        f"{services.storage_description}: {len(report.findings)} findings"
     )
     return 1 if report.findings else 0
 
@@ -87,13 +152,11 @@ async def run_verify(config: Config) -> int:
 async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
     if every == bool(ids):
         raise ConfigError("name document ids, or --all (not both)")
-    async with (
-        open_storage(config) as (store, _),
-        Analyzer(config.analysis_processes) as analyzer,
-    ):
-        archive = Archive(store)
-        chosen = await document_ids(store) if every else [parse_id(i) for i in ids]
-        report = await reprocess(archive, analyzer, chosen, concurrency=config.import_concurrency)
+    async with open_services(config) as services:
+        chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
+        report = await reprocess(
+            services.archive, services.analyzer, chosen, concurrency=config.import_concurrency
+        )
     for document_id in report.written:
         print(f"new version: {document_id}")
     print(f"{len(report.written)} new versions, {len(report.current)} already current")
@@ -104,9 +167,9 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
     """One bag per document under `target` (layout: service/jobs/export.py)."""
     if every == bool(ids):
         raise ConfigError("name document ids, or --all (not both)")
-    async with open_storage(config) as (store, _):
-        archive = Archive(store)
-        chosen = await document_ids(store) if every else [parse_id(i) for i in ids]
+    async with open_services(config, analysis_processes=0) as services:
+        archive = services.archive
+        chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
         for document_id in [] if every else chosen:
             await archive.versions(document_id)  # DocumentNotFound before any bag is made
         report = await export_bags(
@@ -122,6 +185,49 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
     return 0
 
 
+def _following(bar: ImportProgress) -> Callable[[model.Manifest], Progress]:
+    """What `import_input` reports to: a bar for the job, then each checkpoint on it."""
+
+    def follow(manifest: model.Manifest) -> Progress:
+        bar.follow(manifest.job, manifest.input_bytes, manifest.shard)
+        return lambda checkpoint: bar.update(checkpoint.next_offset, checkpoint.counts)
+
+    return follow
+
+
+def run_keys_create(config: Config, scopes: list[Scope]) -> int:
+    """The key alone on stdout (once; the file keeps only a hash of it)."""
+    path = _keys_file(config)
+    key, entry = create_key(path, scopes)
+    print(key, flush=True)
+    _tell(entry, f"added to {path}; it is shown only this once.")
+    return 0
+
+
+def run_keys_list(config: Config) -> int:
+    for entry in load_keys(_keys_file(config)).entries.values():
+        print(f"{entry.id}  {entry.created_at}  {','.join(entry.scopes)}")
+    return 0
+
+
+def run_keys_revoke(config: Config, key_id: str) -> int:
+    path = _keys_file(config)
+    entry = revoke_key(path, key_id)
+    _tell(entry, f"removed from {path}; servers using that file refuse it within a second.")
+    return 0
+
+
+def _tell(entry: KeyEntry, what: str) -> None:
+    """What a keys command did, on standard error (standard output is for the key)."""
+    print(f"API key {entry.id} ({', '.join(entry.scopes)}) {what}", file=sys.stderr)
+
+
+def _keys_file(config: Config) -> Path:
+    if config.keys_file is None:
+        raise ConfigError("name the keys file: --keys-file PATH or VELLUM_KEYS_FILE")
+    return config.keys_file
+
+
 async def _import_through(
     url: str, source: str, shard: model.Shard | None, api_key: str | None
 ) -> int:
@@ -135,41 +241,17 @@ async def _import_through(
         async with session.post(
             f"{base}/v1/imports",
             data=file_chunks(path),
-            headers={"Content-Type": "application/x-ndjson"},
+            headers={"Content-Type": APPLICATION_NDJSON},
         ) as response:
             if response.status != 202:
                 raise ConfigError(f"the server refused the import: {await response.text()}")
             status = _status_decoder.decode(await response.read())
-        manifest = model.Manifest(
-            job=status.job,
-            created_at=status.created_at,
-            channel="http",
-            input_key="",
-            input_bytes=status.input_bytes,
-            input_sha256="",
-            input_lines=status.input_lines,
-        )
         with ImportProgress() as bar:
-            update = bar.follow(manifest)
+            bar.follow(status.job, status.input_bytes, status.shard)
             while status.state not in model.TERMINAL:
                 await asyncio.sleep(POLL_SECONDS)
                 async with session.get(f"{base}{status.links.self}") as response:
                     status = _status_decoder.decode(await response.read())
-                update(_as_checkpoint(status))
-    final = _as_checkpoint(status)
-    print(summary(manifest, final))
-    return 0 if final.state == "succeeded" and final.counts.failed == 0 else 1
-
-
-def _as_checkpoint(status: model.JobStatus) -> model.Checkpoint:
-    return model.Checkpoint(
-        seq=0,
-        state=status.state,
-        next_line=0,
-        next_offset=status.processed_bytes,
-        counts=model.Counts(status.total, status.created, status.duplicates, status.failed),
-        lease_owner=None,
-        lease_expires=0.0,
-        updated_at=status.updated_at,
-        error=status.error,
-    )
+                bar.update(status.processed_bytes, status.counts)
+    print(summary(status.job, status.state, status.counts, status.error))
+    return 0 if status.state == "succeeded" and status.failed == 0 else 1

@@ -21,8 +21,8 @@ MIB = 1024 * 1024
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
-    # Server processes accepting from one listening socket, each with its own event loop
-    # (service.web.workers).
+    # Server processes (gunicorn workers) accepting from one listening socket, each with
+    # its own event loop (service.web.workers, service.arbiter).
     workers: int = 1
     # Processes that run the normalizer beside each server process (0: in-process).
     analysis_processes: int = 1
@@ -54,13 +54,13 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # connection is closed), so a client trickling header bytes cannot hold it open.
     header_timeout_seconds: float = 15.0
     max_metadata_bytes: int = 64 * 1024
-    # Bulk imports: the largest NDJSON input, whether this server runs an import worker,
-    # and how many lines a worker ingests at once.
+    # Bulk imports: the largest NDJSON input, whether this server runs an import poller
+    # (service.jobs.poller), and how many lines a job ingests at once.
     max_import_bytes: int = 10 * 1024 * MIB
     import_worker: bool = True
     import_concurrency: int = 8
-    # A worker holds a job for this long past each checkpoint; a job whose worker died
-    # is taken over by another once it expires.
+    # A lease owner holds a job for this long past each checkpoint; a job whose owner
+    # died is taken over by another once it expires.
     import_lease_seconds: float = 60.0
     # On SIGTERM: seconds /readyz answers 503 while still serving (lets a load balancer
     # stop routing), then seconds in-flight requests get to finish.
@@ -91,22 +91,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             problems.append("VELLUM_PORT must be 0-65535")
         if len(self.s3_bucket) < 3:
             problems.append("VELLUM_S3_BUCKET must be at least 3 characters")
-        if self.s3_max_connections < 1:
-            problems.append("VELLUM_S3_MAX_CONNECTIONS must be at least 1")
-        if self.max_body_bytes < 1:
-            problems.append("VELLUM_MAX_BODY_BYTES must be at least 1")
-        if self.max_metadata_bytes < 2:
-            problems.append("VELLUM_MAX_METADATA_BYTES must be at least 2")
-        if self.max_in_flight < 1:
-            problems.append("VELLUM_MAX_IN_FLIGHT must be at least 1")
-        if self.workers < 1:
-            problems.append("VELLUM_WORKERS must be at least 1")
-        if self.analysis_processes < 0:
-            problems.append("VELLUM_ANALYSIS_PROCESSES must be at least 0")
+        for name, least in _AT_LEAST.items():
+            if getattr(self, name) < least:
+                problems.append(f"VELLUM_{name.upper()} must be at least {least}")
         if self.header_timeout_seconds <= 0:
             problems.append("VELLUM_HEADER_TIMEOUT_SECONDS must be more than 0")
-        if self.import_concurrency < 1:
-            problems.append("VELLUM_IMPORT_CONCURRENCY must be at least 1")
         if self.log_format not in {"auto", "json", "console"}:
             problems.append("VELLUM_LOG_FORMAT must be auto, json or console")
         if self.log_level not in {"debug", "info", "warning", "error"}:
@@ -117,6 +106,18 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def embedded_storage(self) -> bool:
         return self.s3_endpoint is None
+
+
+# The least value of each numeric setting that has one.
+_AT_LEAST = {
+    "s3_max_connections": 1,
+    "max_body_bytes": 1,
+    "max_metadata_bytes": 2,
+    "max_in_flight": 1,
+    "workers": 1,
+    "analysis_processes": 0,
+    "import_concurrency": 1,
+}
 
 
 def _decode_path(kind: type, value: object) -> object:
@@ -133,7 +134,8 @@ def _env_name(message: str) -> str:
     return f"VELLUM_{path.rstrip('`').upper()}: {head}"
 
 
-# prometheus_client's own variable. `vellum serve --workers N` sets it for its workers:
+# prometheus_client's own variable. `vellum serve --workers N` sets it for its worker
+# processes:
 # each writes its metrics to files there, and /metrics adds up those of every worker.
 PROMETHEUS_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 

@@ -9,6 +9,9 @@ the first 160 bits of
 read in two charsets are two different texts. `canonical-source-json` is the asserted
 source as compact JSON with keys sorted and unasserted (null) fields left out, so `{}`,
 no source at all and a source of only nulls are the same. See docs/format.md.
+
+Import job ids have the same form (`encode_id` of 160 bits; random, or derived from a CLI
+import's input): `is_id` checks either.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 
 import msgspec
 
 from service.errors import MalformedId
-from service.types import Source
+from service.types import ID_PATTERN, Source
 
 ID_LENGTH = 32
-_ID_PATTERN = re.compile(r"[a-z2-7]{32}")
+ID_BYTES = 20  # 160 bits: 32 characters of base32, no padding
+_ID_PATTERN = re.compile(ID_PATTERN)
 _VERSION_PATTERN = re.compile(r"[1-9][0-9]{0,8}")
 
 _canonical_source = msgspec.json.Encoder(order="sorted")
@@ -44,13 +49,26 @@ def document_id(original_sha256_hex: str, codec: str, source: Source | None) -> 
     material = b"\n".join(
         [b"vellum.id/1", original_sha256_hex.encode(), codec.encode(), canonical_source(source)]
     )
-    digest = hashlib.sha256(material).digest()[:20]
-    return base64.b32encode(digest).decode("ascii").lower()
+    return encode_id(hashlib.sha256(material).digest())
+
+
+def encode_id(digest: bytes) -> str:
+    """An id of the first 160 bits of `digest`: lowercase base32, no padding."""
+    return base64.b32encode(digest[:ID_BYTES]).decode("ascii").lower()
+
+
+def random_id() -> str:
+    return encode_id(secrets.token_bytes(ID_BYTES))
+
+
+def is_id(value: str) -> bool:
+    """Whether `value` has the form of a document or job id."""
+    return _ID_PATTERN.fullmatch(value) is not None
 
 
 def parse_id(value: str) -> str:
     """Return `value` if it is a well-formed document id, else raise MalformedId."""
-    if not _ID_PATTERN.fullmatch(value):
+    if not is_id(value):
         raise MalformedId(
             f"document ids are {ID_LENGTH} characters of a-z and 2-7",
             id=value[:64],

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -27,6 +27,7 @@ from service.analysis import Analyzer
 from service.archive import Archive
 from service.normalize import NORMALIZER_VERSION, Analysis
 from service.submission import Submission
+from service.timestamps import rfc3339, utc_now
 from service.types import (
     SCHEMA,
     Channel,
@@ -41,8 +42,10 @@ from service.types import (
 SOFTWARE = Software(name="vellum", version=__version__)
 
 
-class Receipt(msgspec.Struct, frozen=True, kw_only=True):
-    """How a submission arrived: goes into the record's provenance."""
+class Arrival(msgspec.Struct, frozen=True, kw_only=True):
+    """How a submission arrived (channel, request, submitter, import line): goes into the
+    record's provenance. Not to be confused with `types.DocumentReceipt`, the body of the
+    answer to an ingest."""
 
     channel: Channel
     request_id: str | None = None
@@ -56,8 +59,9 @@ class IngestOutcome(msgspec.Struct, frozen=True):
     record: Record
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def document_id_of(submission: Submission) -> str:
+    """The id of the document a verified submission makes (service.ids)."""
+    return ids.document_id(submission.sha256.hex(), submission.charset.codec, submission.source)
 
 
 class Ingestor:
@@ -68,10 +72,8 @@ class Ingestor:
         self.analyzer = analyzer
         self.clock = clock
 
-    async def ingest(self, submission: Submission, receipt: Receipt) -> IngestOutcome:
-        document_id = ids.document_id(
-            submission.sha256.hex(), submission.charset.codec, submission.source
-        )
+    async def ingest(self, submission: Submission, arrival: Arrival) -> IngestOutcome:
+        document_id = document_id_of(submission)
         received_at = self.clock()
         title = submission.source.title if submission.source else None
         # The text is analysed (in another process, see service.analysis) while the
@@ -84,7 +86,7 @@ class Ingestor:
         except BaseException:
             analysis.cancel()
             raise
-        record = build_record(document_id, submission, key, receipt, received_at, await analysis)
+        record = build_record(document_id, submission, key, arrival, received_at, await analysis)
         if await self.archive.put_record(record):
             return IngestOutcome(created=True, record=record)
         return IngestOutcome(created=False, record=await self.archive.record(document_id, 1))
@@ -94,7 +96,7 @@ def build_record(
     document_id: str,
     submission: Submission,
     original_key: str,
-    receipt: Receipt,
+    arrival: Arrival,
     received_at: datetime,
     analysis: Analysis,
 ) -> Record:
@@ -114,12 +116,12 @@ def build_record(
         source=source,
         metadata=submission.metadata,
         provenance=Provenance(
-            received_at=received_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            channel=receipt.channel,
-            submitter=receipt.submitter,
-            request_id=receipt.request_id,
-            import_job=receipt.import_job,
-            import_line=receipt.import_line,
+            received_at=rfc3339(received_at),
+            channel=arrival.channel,
+            submitter=arrival.submitter,
+            request_id=arrival.request_id,
+            import_job=arrival.import_job,
+            import_line=arrival.import_line,
             software=SOFTWARE,
             normalizer_version=NORMALIZER_VERSION,
             schema_version=SCHEMA,

@@ -18,6 +18,9 @@ from service.errors import InvalidEncoding, UnknownCharset, UnsupportedMediaType
 
 TEXT_PLAIN = "text/plain"
 APPLICATION_JSON = "application/json"
+APPLICATION_NDJSON = "application/x-ndjson"  # imports, their errors and results
+APPLICATION_LD_JSON = "application/ld+json"  # provenance (PROV-O)
+PROBLEM_JSON = "application/problem+json"  # every error (RFC 9457)
 DEFAULT_CHARSET = "utf-8"
 _NOT_CHARSETS = {"idna", "punycode", "raw-unicode-escape", "unicode-escape", "utf-7"}
 

@@ -16,7 +16,6 @@ from rich.progress import (
 )
 
 from service.jobs import model
-from service.jobs.imports import Progress as ProgressCallback
 
 
 class ImportProgress:
@@ -46,40 +45,40 @@ class ImportProgress:
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()
 
-    def follow(self, manifest: model.Manifest) -> ProgressCallback:
-        label = f"import {manifest.job[:8]}"
-        if manifest.shard is not None:
-            label += f" shard {manifest.shard.index}/{manifest.shard.count}"
-        self.task = self.bar.add_task(label, total=manifest.input_bytes, docs=0, rate=0.0, failed=0)
-        return self.update
+    def follow(self, job: str, input_bytes: int, shard: model.Shard | None = None) -> None:
+        """Show a bar for `job`, whose input has `input_bytes` bytes."""
+        label = f"import {job[:8]}"
+        if shard is not None:
+            label += f" shard {shard.index}/{shard.count}"
+        self.task = self.bar.add_task(label, total=input_bytes, docs=0, rate=0.0, failed=0)
 
-    def update(self, checkpoint: model.Checkpoint) -> None:
+    def update(self, processed_bytes: int, counts: model.Counts) -> None:
+        """The job has read `processed_bytes` of its input, with these counts so far."""
         if self.task is None:
             return
         if self.first_total is None:
-            self.first_total = checkpoint.counts.total  # resumed jobs start part way
+            self.first_total = counts.total  # resumed jobs start part way
         elapsed = max(time.monotonic() - self.started, 1e-6)
         self.bar.update(
             self.task,
-            completed=checkpoint.next_offset,
-            docs=checkpoint.counts.total,
-            rate=(checkpoint.counts.total - self.first_total) / elapsed,
-            failed=checkpoint.counts.failed,
+            completed=processed_bytes,
+            docs=counts.total,
+            rate=(counts.total - self.first_total) / elapsed,
+            failed=counts.failed,
         )
 
 
-def summary(manifest: model.Manifest, final: model.Checkpoint) -> str:
-    counts = final.counts
+def summary(job: str, state: str, counts: model.Counts, error: str | None) -> str:
     lines = [
-        f"import {manifest.job}: {final.state}",
+        f"import {job}: {state}",
         f"  {counts.total:,} lines: {counts.created:,} created, "
         f"{counts.duplicates:,} duplicates, {counts.failed:,} failed",
     ]
-    if final.error:
-        lines.append(f"  error: {final.error}")
+    if error:
+        lines.append(f"  error: {error}")
     if counts.failed:
         lines.append(
-            f"  bad lines: GET /v1/imports/{manifest.job}/errors, "
-            f"or the objects under {model.PREFIX}{manifest.job}/errors/"
+            f"  bad lines: GET /v1/imports/{job}/errors, "
+            f"or the objects under {model.PREFIX}{job}/errors/"
         )
     return "\n".join(lines)

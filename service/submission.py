@@ -2,7 +2,7 @@
 
 Pure functions (no I/O): everything a submission needs is checked here, before any
 byte is written, so a rejected request stores nothing. Bulk imports use the same
-`parse_json_document` for each line.
+`from_json_document` for each line.
 
 The original of a text/plain body is the body exactly as received, in its charset. The
 original of a JSON document is its `text` encoded as UTF-8, so the same article posted

@@ -17,9 +17,13 @@ SCHEMA_MAJOR = 1
 SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_MAJOR}"
 
 Channel = Literal["http", "import"]
+# Document ids and import job ids alike: 32 characters of lowercase RFC 4648 base32
+# (160 bits; service.ids makes and checks them).
+ID_PATTERN = "[a-z2-7]{32}"
 DocumentId = Annotated[
-    str, Meta(pattern="^[a-z2-7]{32}$", description="32 characters of lowercase base32")
+    str, Meta(pattern=f"^{ID_PATTERN}$", description="32 characters of lowercase base32")
 ]
+JobId = Annotated[str, Meta(pattern=f"^{ID_PATTERN}$", description="32 characters of base32")]
 Sha256Hex = Annotated[str, Meta(pattern="^[0-9a-f]{64}$", description="SHA-256, lowercase hex")]
 Version = Annotated[int, Meta(ge=1)]
 Offset = Annotated[int, Meta(ge=0)]

@@ -63,10 +63,12 @@ async def test_a_killed_child_is_replaced_and_the_analysis_retried(analyzer: Ana
     assert killed not in survivors
 
 
-async def test_a_text_that_kills_its_child_twice_is_a_clear_error(
+async def test_an_analysis_whose_children_die_twice_is_a_clear_error(
     analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Stands in for a text that crashes the analyser: every child dies while on it."""
+    """The children of the pool and of its replacement are killed (SIGKILL) before the
+    analysis gets an answer: as a text that crashed the analyser twice would, it fails
+    with AnalysisFailed, not a hang or a BrokenProcessPool."""
     original_pool = analyzer._new_pool
 
     def kill_each_new_pool():  # type: ignore[no-untyped-def]

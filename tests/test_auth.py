@@ -15,7 +15,7 @@ import msgspec
 import pytest
 
 import service.keys
-from service.cli import check_bind
+from service.commands import check_bind
 from service.config import Config
 from service.errors import ConfigError
 from service.jobs import model
@@ -213,6 +213,7 @@ def test_verified_keys_are_cached_by_digest_not_by_key(keys: Keys) -> None:
     assert all(secret(keys.read) not in repr(item) for item in keyring._verified.items())
 
 
+@pytest.mark.integration  # runs `vellum` as a process
 async def test_vellum_keys_create_prints_a_working_key_once(
     tmp_path: Path, make_client, store, config: Config
 ) -> None:
@@ -265,6 +266,7 @@ def test_keys_file_is_looked_at_no_more_than_once_a_second(keys: Keys) -> None:
     assert keys.id(keys.read) not in watched.keyring().entries
 
 
+@pytest.mark.integration  # runs `vellum` as a process
 def test_vellum_keys_revoke_removes_the_key_and_names_unknown_ids(keys: Keys) -> None:
     revoked = run_cli("keys", "revoke", keys.id(keys.read), "--keys-file", str(keys.path))
     assert revoked.returncode == 0, revoked.stderr

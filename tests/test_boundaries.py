@@ -70,8 +70,64 @@ def test_only_the_web_layer_app_and_cli_import_aiohttp_web() -> None:
     assert offenders == set()
 
 
-@pytest.mark.parametrize("module", ["service/normalize/text.py", "service/normalize/__init__.py"])
+NORMALIZER = sorted(name for name in modules() if name.startswith("service/normalize/"))
+
+
+def test_every_normalizer_module_is_checked() -> None:
+    assert len(NORMALIZER) >= 8
+    assert "service/normalize/quotes.py" in NORMALIZER
+
+
+@pytest.mark.parametrize("module", NORMALIZER)
 def test_the_normalizer_does_no_io(module: str) -> None:
+    """No module of normalize/ imports I/O, a clock, randomness, or another part of
+    Vellum that does (it may import its own modules and the types)."""
     forbidden = {"os", "io", "socket", "time", "datetime", "random", "asyncio", "boto3", "aiohttp"}
-    tree = modules()[module]
-    assert {name.split(".")[0] for name in imported(tree)} & forbidden == set()
+    forbidden |= {"secrets", "uuid", "subprocess", "pathlib", "threading", "multiprocessing"}
+    names = imported(modules()[module])
+    assert {name.split(".")[0] for name in names} & forbidden == set()
+    vellum = {name for name in names if name.startswith("service.")}
+    allowed = ("service.normalize", "service.types", "service.errors")
+    assert {name for name in vellum if not name.startswith(allowed)} == set()
+
+
+def test_the_web_layer_never_imports_the_app() -> None:
+    """service.app builds on web/; web/ must not import it back."""
+
+    def imports_app(tree: ast.Module) -> bool:
+        return any(
+            name == "service.app" or name.startswith("service.app.") for name in imported(tree)
+        )
+
+    assert {name for name in users(imports_app) if name.startswith("service/web/")} == set()
+
+
+def code_map() -> set[str]:
+    """The modules README's "Code map" names, as paths (`service/web/auth.py`)."""
+    readme = (SERVICE.parent / "README.md").read_text()
+    block = readme.split("## Code map", 1)[1].split("```", 2)[1]
+    named: set[str] = set()
+    folders: list[str] = []
+    for line in block.splitlines():
+        stripped = line.strip()
+        if not stripped or line.startswith(" " * 19):  # a continued description
+            continue
+        depth = (len(line) - len(line.lstrip())) // 2
+        name = stripped.split()[0]
+        folders = folders[:depth]
+        if name.endswith("/"):
+            folders.append(name)
+            if name == "normalize/":  # one line for the package (its own rules apply)
+                named.add("service/normalize/")
+        elif name.endswith(".py"):
+            named.add("".join(folders) + name)
+    return named
+
+
+def test_the_code_map_names_every_module_and_no_other() -> None:
+    actual = {
+        name
+        for name in modules()
+        if not name.endswith("__init__.py") and not name.startswith("service/normalize/")
+    } | {"service/normalize/"}
+    assert code_map() == actual

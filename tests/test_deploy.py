@@ -38,7 +38,7 @@ from kubernetes_validate.utils import all_versions, major_minor
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
-from service.cli import check_bind
+from service.commands import check_bind
 from service.config import Config
 from service.errors import ConfigError
 

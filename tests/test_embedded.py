@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,25 +45,52 @@ def start_ready(server: EmbeddedS3) -> None:
 
 
 def test_a_weed_orphaned_by_a_killed_vellum_is_stopped_by_the_next_start(tmp_path: Path) -> None:
-    first = EmbeddedS3(tmp_path, bucket="orphans")
-    start_ready(first)
-    orphan = first.process
-    assert orphan is not None
-    # Vellum dies without stopping its child: its lock goes, the weed stays.
-    assert first._lock is not None
-    first._lock.close()
-    first._lock = None
+    # A Vellum process starts its embedded S3 server, then is killed with SIGKILL: it
+    # cannot stop its child, and the weed it started stays.
+    script = (
+        "import asyncio, sys, time\n"
+        "from service.storage.embedded import EmbeddedS3\n"
+        "from service.storage.s3 import S3ObjectStore\n"
+        "server = EmbeddedS3(__import__('pathlib').Path(sys.argv[1]), bucket='orphans')\n"
+        "store = S3ObjectStore(server.start())\n"
+        "asyncio.run(server.wait_ready(store))\n"
+        "print('weed-pid', server.process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    vellum = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert vellum.stdout is not None
+    line = b""
+    while not line.startswith(b"weed-pid "):  # after the server's own log lines
+        line = vellum.stdout.readline()
+        assert line, "the Vellum process ended before its S3 server was ready"
+    orphan = int(line.split()[1])
+    vellum.kill()
+    vellum.wait()
+    assert running(orphan)  # the weed outlived the Vellum that started it
 
     second = EmbeddedS3(tmp_path, bucket="orphans")
     try:
         start_ready(second)
-        assert orphan.wait(timeout=30) is not None  # reaped: it exited
+        assert not running(orphan)  # stopped by the second start
         assert second.process is not None
         assert second.process.poll() is None
     finally:
         second.stop()
-        if orphan.poll() is None:
-            orphan.kill()
+        if running(orphan):
+            os.kill(orphan, signal.SIGKILL)
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its reaper does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def test_a_second_server_on_one_data_dir_is_refused(tmp_path: Path) -> None:

@@ -128,19 +128,15 @@ async def test_ready_means_writes_work_after_a_write_failed(make_client, store) 
 
 
 async def test_a_corrupted_original_is_an_integrity_error_not_wrong_bytes(client, store) -> None:
-    # Store a record whose original has been replaced by other bytes under its key.
+    """The original's bytes rot in storage (its stored digest stays): the read refuses
+    them rather than serving them."""
     posted = await client.post(
         "/v1/documents", data=b"Good bytes.", headers={"Content-Type": "text/plain"}
     )
-    record = await (await client.get(f"/v1/documents/{(await posted.json())['id']}")).json()
-    forged = record | {"id": "b" * 32, "original": record["original"] | {"sha256": "0" * 64}}
-    data = msgspec.json.encode(forged)
-    await store.put_if_absent(
-        f"records/{'b' * 32}/000000001.json",
-        data,
-        sha256=hashlib.sha256(data).digest(),
-        content_type="application/json",
-    )
-    response = await client.get(f"/v1/documents/{'b' * 32}/original")
+    document_id = (await posted.json())["id"]
+    key = "originals/sha256/" + hashlib.sha256(b"Good bytes.").hexdigest()
+    store.damage(key, b"Evil bytes.")
+    response = await client.get(f"/v1/documents/{document_id}/original")
     assert response.status == 500
     assert (await response.json(content_type=None))["type"] == "/problems/integrity-error"
+    assert b"Evil" not in await response.read()

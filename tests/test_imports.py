@@ -202,6 +202,7 @@ async def test_shards_cover_every_line_exactly_once(store, count: int) -> None:
 MAKE_BULK = CORPUS / "make_bulk.py"
 
 
+@pytest.mark.integration  # a volume test: ten thousand analyses
 @pytest.mark.skipif(
     not (CORPUS / "articles.jsonl").is_file(), reason="shared article corpus not present"
 )

@@ -9,6 +9,7 @@ import pytest
 
 from service.errors import Overloaded
 from service.storage.s3 import PENDING_PER_CONNECTION, S3ObjectStore
+from service.web.typedefs import LIFECYCLE
 
 TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 
@@ -28,7 +29,10 @@ async def test_requests_beyond_the_in_flight_limit_get_503(make_client, store, c
         )
         for n in range(2)
     ]
-    await asyncio.sleep(0.3)  # both are in flight, waiting for their bodies
+    lifecycle = client.app[LIFECYCLE]
+    async with asyncio.timeout(10):  # both are in flight, waiting for their bodies
+        while lifecycle.in_flight < 2:  # noqa: ASYNC110 (a count, with no event of its own)
+            await asyncio.sleep(0.01)
     refused = await client.post("/v1/documents", data=b"one too many", headers=TEXT)
     problem = await refused.json(content_type=None)
     assert refused.status == 503

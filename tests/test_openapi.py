@@ -1,12 +1,13 @@
-"""GET /openapi.json: a valid OpenAPI 3.1 document, generated from the msgspec types, that
-documents every route the application has and no route it lacks."""
+"""GET /openapi.json: a valid OpenAPI 3.1 document, generated from the msgspec types, of
+the one route table the application registers, whose schemas describe what the handlers
+really send."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-import msgspec
+import jsonschema
 import pytest
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
@@ -14,7 +15,6 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from service.app import create_app
 from service.config import Config
 from service.errors import DocumentNotFound, MalformedId, StorageUnavailable
-from service.types import DocumentIn, DocumentReceipt, Health, Problem, Record, VersionList
 from service.web.endpoints import ROUTES
 from service.web.openapi import build
 
@@ -35,21 +35,17 @@ def registered_routes() -> set[tuple[str, str]]:
     }
 
 
-def documented_routes(document: dict[str, Any]) -> set[tuple[str, str]]:
-    return {
-        (method.upper(), path)
-        for path, operations in document["paths"].items()
-        for method in operations
+def test_the_app_registers_the_route_table_and_nothing_else() -> None:
+    assert registered_routes() == {(route.method, route.path) for route in ROUTES}
+
+
+def test_the_document_has_an_operation_per_route(document) -> None:
+    operations = {
+        (method.upper(), path, operation["operationId"])
+        for path, by_method in document["paths"].items()
+        for method, operation in by_method.items()
     }
-
-
-def test_every_route_of_the_app_is_documented(document) -> None:
-    missing = registered_routes() - documented_routes(document)
-    assert missing == set(), f"add an entry to ROUTES in service/web/endpoints.py for {missing}"
-
-
-def test_every_documented_route_exists_in_the_app(document) -> None:
-    assert documented_routes(document) - registered_routes() == set()
+    assert operations == {(r.method, r.path, r.operation_id) for r in ROUTES}
 
 
 def test_the_document_is_valid_openapi_3_1(document) -> None:
@@ -63,15 +59,6 @@ def test_the_validator_rejects_a_broken_document(document) -> None:
     get["parameters"] = [p for p in get["parameters"] if not p["$ref"].endswith("/id")]
     with pytest.raises(OpenAPIValidationError, match="Path parameter 'id'"):
         validate(broken)
-
-
-@pytest.mark.parametrize(
-    "struct", [DocumentIn, DocumentReceipt, VersionList, Problem, Health, Record]
-)
-def test_schemas_are_msgspecs_own(document, struct) -> None:
-    _, expected = msgspec.json.schema_components([struct], ref_template=REF)
-    for name, schema in expected.items():
-        assert document["components"]["schemas"][name] == schema
 
 
 def test_bodies_refer_to_the_handlers_types(document) -> None:
@@ -109,8 +96,23 @@ def test_operation_ids_are_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
-async def test_the_app_serves_the_document(client, document) -> None:
-    response = await client.get("/openapi.json")
-    assert response.status == 200
-    assert response.content_type == "application/json"
-    assert await response.json() == msgspec.json.decode(msgspec.json.encode(document))
+def conforms(document: dict[str, Any], schema_name: str, body: Any) -> None:
+    """Raise unless `body` is valid for the document's component schema `schema_name`."""
+    schema = {"$ref": REF.format(name=schema_name), "components": document["components"]}
+    jsonschema.Draft202012Validator(schema).validate(body)
+
+
+async def test_the_served_schemas_describe_what_the_handlers_send(client) -> None:
+    """Real answers of the app, checked against the schemas of the document it serves."""
+    served = await (await client.get("/openapi.json")).json()
+    validate(served)
+    created = await client.post("/v1/documents", json={"text": "A short article."})
+    receipt = await created.json()
+    conforms(served, "DocumentReceipt", receipt)
+    record = await (await client.get(receipt["links"]["self"])).json()
+    conforms(served, "Record", record)
+    conforms(served, "VersionList", await (await client.get(receipt["links"]["versions"])).json())
+    conforms(served, "Health", await (await client.get("/healthz")).json())
+    conforms(served, "Problem", await (await client.get("/v1/documents/nope")).json())
+    with pytest.raises(jsonschema.ValidationError):  # the check can fail
+        conforms(served, "Record", {**record, "version": 0})

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from service.storage.s3 import S3ObjectStore, S3Settings
@@ -62,6 +63,32 @@ def log_events(output: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
+def wait_for(condition: Callable[[], bool], *, seconds: float = 30, required: bool = True) -> bool:
+    """Until `condition()` holds (True), or `seconds` pass (False, or an AssertionError
+    when `required`)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            assert not required, "the condition did not come true in time"
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def requests_in_flight(url: str) -> float:
+    scrape = get_bytes(f"{url}/metrics").decode()
+    (line,) = [x for x in scrape.splitlines() if x.startswith("vellum_http_requests_in_flight ")]
+    return float(line.split()[1])
+
+
+def accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
 def get_bytes(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=30) as response:
         return bytes(response.read())
@@ -81,14 +108,11 @@ def test_sigterm_lets_in_flight_requests_finish(
             )
             sock.sendall(body[: len(body) // 2])
             sockets.append(sock)
-        time.sleep(0.5)  # the handlers are now reading their bodies
+        # Every upload is in flight (the scrape itself is one more), reading its body.
+        wait_for(lambda: requests_in_flight(server.url) > in_flight)
         server.terminate()
-        time.sleep(0.5)  # shutdown has begun: the listener is closed
-        try:
-            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
-            refused = False
-        except OSError:
-            refused = True
+        wait_for(lambda: "draining" in server.output())  # the SIGTERM has arrived
+        refused = wait_for(lambda: not accepts(server.port), seconds=5, required=False)
         answers = []
         for sock, body in zip(sockets, bodies, strict=True):
             sock.sendall(body[len(body) // 2 :])

@@ -1,4 +1,5 @@
-"""The S3 adapter against a real SeaweedFS: the port's contract, bulk operations included."""
+"""The storage port's contract, bulk operations included, held by every adapter: the
+in-memory one (the unit tier's storage) and the S3 adapter on a real SeaweedFS."""
 
 from __future__ import annotations
 
@@ -8,8 +9,17 @@ import os
 
 import pytest
 
-from service.errors import ObjectNotFound, PayloadTooLarge, StorageError
+from service.errors import IntegrityError, ObjectNotFound, PayloadTooLarge, StorageError
+from service.storage.memory import MemoryStore
 from service.storage.s3 import PART_BYTES
+
+
+@pytest.fixture(params=["memory", pytest.param("s3", marks=pytest.mark.integration)])
+def store(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Each contract test runs once per adapter."""
+    if request.param == "memory":
+        return MemoryStore()
+    return request.getfixturevalue("s3_store")
 
 
 def sha(data: bytes) -> bytes:
@@ -84,7 +94,33 @@ async def test_upload_over_its_limit_leaves_nothing(store) -> None:
     assert await store.list_keys("big/") == []
 
 
-async def test_a_put_sends_vellums_checksum_once_and_no_expect_header(store) -> None:
+async def test_a_digest_kept_with_an_object_is_checked_on_every_get(store) -> None:
+    """Bytes that no longer match the SHA-256 they were stored with are refused, never
+    handed out; a ranged read is not checked."""
+    assert await store.put_if_absent("d/1", b"good", sha256=sha(b"good"), content_type="text/plain")
+    await damage(store, "d/1", b"evil")
+    with pytest.raises(IntegrityError):
+        await store.get("d/1")
+    assert await store.get_range("d/1", 0, 4) == b"evil"
+
+
+async def damage(store, key: str, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    """Replace an object's bytes behind the adapter's back, keeping its stored digest."""
+    if isinstance(store, MemoryStore):
+        store.damage(key, data)
+        return
+    full_key = store.prefix + key
+    kept = await asyncio.to_thread(store._client.head_object, Bucket=store.bucket, Key=full_key)
+    await asyncio.to_thread(
+        store._client.put_object,
+        Bucket=store.bucket,
+        Key=full_key,
+        Body=data,
+        Metadata=kept["Metadata"],
+    )
+
+
+async def test_a_put_sends_vellums_checksum_once_and_no_expect_header(s3_store) -> None:
     """Vellum's SHA-256 is the only checksum botocore sends (no CRC or MD5 of its own, no
     second hash of the body for the signature, which signs the checksum header instead),
     and the body goes without `Expect: 100-continue` (no extra round trip per PUT)."""
@@ -93,9 +129,9 @@ async def test_a_put_sends_vellums_checksum_once_and_no_expect_header(store) -> 
     def capture(request, **_) -> None:  # type: ignore[no-untyped-def]
         sent.append({name.lower(): value for name, value in request.headers.items()})
 
-    store._client.meta.events.register("before-send.s3.PutObject", capture)
+    s3_store._client.meta.events.register("before-send.s3.PutObject", capture)
     data = b"one checksum " * 1000
-    assert await store.put_if_absent("h/1", data, sha256=sha(data), content_type="text/plain")
+    assert await s3_store.put_if_absent("h/1", data, sha256=sha(data), content_type="text/plain")
     (headers,) = sent
     checksums = {name for name in headers if name.startswith("x-amz-checksum-")}
     assert checksums == {"x-amz-checksum-sha256"}

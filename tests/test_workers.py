@@ -1,5 +1,7 @@
 """`vellum serve --workers 2`: two processes serve one port, a dead one is replaced, all stop.
 
+The workers are gunicorn's: children of its arbiter, which is a child of `vellum serve`.
+
 Which worker takes a connection is the kernel's choice, so each worker is proven to serve
 by stopping the other (SIGSTOP): a stopped process cannot accept, so every new connection
 goes to the one left running.
@@ -35,8 +37,13 @@ def command_line(pid: int) -> str:
         return ""
 
 
+def arbiter(server: ServerProcess) -> int:
+    (pid,) = [pid for pid in children(server.process.pid) if "service.arbiter" in command_line(pid)]
+    return pid
+
+
 def workers(server: ServerProcess) -> list[int]:
-    return [pid for pid in children(server.process.pid) if "--listen-fd" in command_line(pid)]
+    return children(arbiter(server))
 
 
 def ingest(server: ServerProcess, text: str) -> str:
@@ -114,8 +121,9 @@ def test_a_killed_worker_is_replaced_and_all_stop_on_sigterm(tmp_path: Path) -> 
         )
         assert survivor in workers(server)
         assert "worker_exited" in server.output()
-        everyone = children(server.process.pid)  # the workers and the embedded S3 server
-        assert len(everyone) == 3
+        # The arbiter and the embedded S3 server, and the arbiter's two workers.
+        everyone = children(server.process.pid) + workers(server)
+        assert len(everyone) == 4
         server.terminate()
         assert server.wait() == 0
         assert not [pid for pid in everyone if command_line(pid)]

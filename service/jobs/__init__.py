@@ -1,2 +1,3 @@
-"""Jobs: bulk imports (and, later, reprocessing and verification), run the same way by
-the workers inside `vellum serve` and by the `vellum` command line."""
+"""Jobs over the whole archive, the same code for the server and the `vellum` command line:
+imports (model, lines, imports: the runner, poller: the server's import poller, local:
+`vellum import` without a server), reprocess, verify and export."""

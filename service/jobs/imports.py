@@ -1,4 +1,4 @@
-"""Running import jobs: the same code for the HTTP workers and `vellum import`.
+"""Running import jobs: the same code for the server's import poller and `vellum import`.
 
 A job reads its input in chunks of `CHUNK_LINES` lines. Each line goes through the same
 path as a JSON POST (`submission.from_json_document`, then `Ingestor.ingest`), so ids,
@@ -20,23 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hashlib
 import socket
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import msgspec
 import structlog
 
 from service import ids, submission
 from service.errors import ObjectNotFound, PayloadTooLarge, RequestError, StorageError
-from service.ingest import Ingestor, Receipt
+from service.ingest import Arrival, Ingestor, document_id_of
 from service.jobs import model
 from service.jobs.lines import Line, read_lines
+from service.media import APPLICATION_JSON, APPLICATION_NDJSON, TEXT_PLAIN
 from service.storage.port import BulkStore
 from service.submission import Submission
+from service.timestamps import now_text
 
 log = structlog.get_logger("vellum.imports")
 
@@ -48,17 +50,13 @@ _checkpoint_decoder = msgspec.json.Decoder(model.Checkpoint)
 Progress = Callable[[model.Checkpoint], None]
 
 
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def worker_name() -> str:
-    """A name for this worker's leases: the host and a random part."""
+def lease_owner_name() -> str:
+    """A name for this process's leases on jobs: the host and a random part."""
     return f"{socket.gethostname()}/{uuid.uuid4().hex[:12]}"
 
 
 class JobLost(Exception):
-    """Another worker advanced the job: this one must stop working on it."""
+    """Another lease owner advanced the job: this one must stop working on it."""
 
 
 class Jobs:
@@ -70,7 +68,7 @@ class Jobs:
     async def _put_json(self, key: str, value: object) -> bool:
         data = _encoder.encode(value)
         return await self.store.put_if_absent(
-            key, data, sha256=hashlib.sha256(data).digest(), content_type="application/json"
+            key, data, sha256=hashlib.sha256(data).digest(), content_type=APPLICATION_JSON
         )
 
     async def create(self, manifest: model.Manifest) -> model.Checkpoint:
@@ -102,14 +100,14 @@ class Jobs:
     async def job_ids(self) -> list[str]:
         prefixes = await self.store.list_prefixes(model.PREFIX)
         names = [prefix[len(model.PREFIX) :].rstrip("/") for prefix in prefixes]
-        return [name for name in names if len(name) == 32 and name != "inputs"]
+        return [name for name in names if ids.is_id(name)]
 
     async def cancel(self, job: str) -> None:
         await self.store.put_if_absent(
             model.cancel_key(job),
             b"",
             sha256=hashlib.sha256(b"").digest(),
-            content_type="text/plain",
+            content_type=TEXT_PLAIN,
         )
 
     async def cancelled(self, job: str) -> bool:
@@ -125,7 +123,8 @@ class Jobs:
     async def advance(
         self, job: str, previous: model.Checkpoint, **changes: object
     ) -> model.Checkpoint:
-        """Write the checkpoint after `previous`; JobLost if another worker got there first."""
+        """Write the checkpoint after `previous`; JobLost if another lease owner got there
+        first."""
         following = msgspec.structs.replace(
             previous, seq=previous.seq + 1, updated_at=now_text(), **changes
         )
@@ -160,6 +159,13 @@ class Runner:
         self.limit = asyncio.Semaphore(concurrency)
         self.progress = progress or (lambda checkpoint: None)
 
+    def reporting_to(self, progress: Progress) -> Runner:
+        """This runner (same lease owner, same limits), reporting each checkpoint to
+        `progress` (the progress bar of `vellum import`)."""
+        following = copy.copy(self)
+        following.progress = progress
+        return following
+
     async def claim(self, job: str) -> model.Checkpoint | None:
         """Take the job if it is open and nobody else holds a live lease on it."""
         latest = await self.jobs.latest(job)
@@ -180,7 +186,7 @@ class Runner:
             return None
 
     async def run(self, job: str) -> model.Checkpoint | None:
-        """Work on `job` until it ends; None if another worker holds it."""
+        """Work on `job` until it ends; None if another lease owner holds it."""
         checkpoint = await self.claim(job)
         if checkpoint is None:
             return None
@@ -213,7 +219,7 @@ class Runner:
         except JobLost:
             log.warning("import_lost", job=job)
             return None
-        except asyncio.CancelledError:  # shutting down: let the next worker start at once
+        except asyncio.CancelledError:  # shutting down: let the next owner start at once
             await asyncio.shield(self._release(job, checkpoint))
             raise
         return await self._finish(job, checkpoint, "succeeded")
@@ -259,9 +265,7 @@ class Runner:
             except RequestError as error:
                 outcomes[line.number] = {"line": line.number, "problem": error.problem()}
                 continue
-            document_id = ids.document_id(
-                verified.sha256.hex(), verified.charset.codec, verified.source
-            )
+            document_id = document_id_of(verified)
             if document_id in firsts:
                 repeats.append((line, document_id))  # same request as an earlier line
             else:
@@ -286,7 +290,7 @@ class Runner:
                     model.chunk_key(job, kind, first),  # type: ignore[arg-type]
                     data,
                     sha256=hashlib.sha256(data).digest(),
-                    content_type="application/x-ndjson",
+                    content_type=APPLICATION_NDJSON,
                 )
         created = sum(1 for entry in results if entry["outcome"] == "created")
         done = model.Counts(
@@ -319,7 +323,7 @@ class Runner:
         async with self.limit:
             outcome = await self.ingestor.ingest(
                 verified,
-                Receipt(
+                Arrival(
                     channel="import",
                     import_job=job,
                     import_line=line.number,

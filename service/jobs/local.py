@@ -19,11 +19,12 @@ from pathlib import Path
 
 from service.config import Config
 from service.errors import ConfigError, ObjectNotFound
-from service.ingest import Ingestor
 from service.jobs import model
-from service.jobs.imports import Jobs, Progress, Runner, now_text, worker_name
+from service.jobs.imports import Progress, Runner
 from service.jobs.lines import LineCounter
-from service.storage.port import BulkStore
+from service.media import APPLICATION_NDJSON
+from service.storage.port import BulkStore, key_prefix
+from service.timestamps import now_text
 
 READ_BYTES = 1024 * 1024
 WAIT_SECONDS = 2.0
@@ -43,41 +44,32 @@ async def expand_sources(source: str, store: BulkStore, config: Config) -> list[
     keys = await store.list_keys(relative)
     if not keys:
         raise ConfigError(f"{source} is neither an object nor a prefix with objects under it")
-    return [f"s3://{bucket}/{_prefix(config)}{key}" for key in keys]
+    return [f"s3://{bucket}/{key_prefix(config.s3_prefix)}{key}" for key in keys]
 
 
 async def import_input(
     source: str,
     *,
-    store: BulkStore,
-    ingestor: Ingestor,
+    runner: Runner,
     config: Config,
     shard: model.Shard | None,
     progress: Callable[[model.Manifest], Progress],
 ) -> tuple[model.Manifest, model.Checkpoint]:
-    """Archive the input if needed, create or find its job, and run it to its end."""
-    jobs = Jobs(store)
+    """Archive the input if needed, create or find its job, and run it to its end with
+    `runner`, reporting to the `progress` made for the job's manifest."""
+    jobs = runner.jobs
     if source.startswith("s3://"):
-        manifest = await _s3_manifest(source, store, config, shard)
+        manifest = await _s3_manifest(source, jobs.store, config, shard)
     else:
-        manifest = await _file_manifest(Path(source), store, config, shard)
+        manifest = await _file_manifest(Path(source), jobs.store, config, shard)
     latest = await jobs.create(manifest)
     manifest = await jobs.manifest(manifest.job)  # the stored one, if the job existed
-    runner = Runner(
-        jobs,
-        ingestor,
-        owner=worker_name(),
-        max_line_bytes=config.max_body_bytes,
-        max_metadata_bytes=config.max_metadata_bytes,
-        concurrency=config.import_concurrency,
-        lease_seconds=config.import_lease_seconds,
-        progress=progress(manifest),
-    )
+    runner = runner.reporting_to(progress(manifest))
     while latest.state not in model.TERMINAL:
         final = await runner.run(manifest.job)
         if final is not None:
             return manifest, final
-        await asyncio.sleep(WAIT_SECONDS)  # another worker holds it: follow it
+        await asyncio.sleep(WAIT_SECONDS)  # another lease owner holds it: follow it
         latest = await jobs.latest(manifest.job)
         runner.progress(latest)
     return manifest, latest
@@ -96,19 +88,10 @@ async def _file_manifest(
         await store.upload(
             key,
             file_chunks(path),
-            content_type="application/x-ndjson",
+            content_type=APPLICATION_NDJSON,
             limit=config.max_import_bytes,
         )
-    return model.Manifest(
-        job=model.job_id_for(digest, shard),
-        created_at=now_text(),
-        channel="cli",
-        input_key=key,
-        input_bytes=size,
-        input_sha256=digest,
-        input_lines=lines,
-        shard=shard,
-    )
+    return _manifest(key, size, digest, lines, shard)
 
 
 async def _s3_manifest(
@@ -119,28 +102,31 @@ async def _s3_manifest(
         size = await store.size(relative)
     except ObjectNotFound:
         raise ConfigError(f"{source} does not exist") from None
+    # Of the key and size: the bytes are not read twice.
     identity = hashlib.sha256(f"{source}\n{size}".encode()).hexdigest()
+    return _manifest(relative, size, identity, None, shard)
+
+
+def _manifest(
+    key: str, size: int, identity: str, lines: int | None, shard: model.Shard | None
+) -> model.Manifest:
+    """A CLI import's manifest: its job id derives from the input's identity and shard."""
     return model.Manifest(
         job=model.job_id_for(identity, shard),
         created_at=now_text(),
         channel="cli",
-        input_key=relative,
+        input_key=key,
         input_bytes=size,
-        input_sha256=identity,  # of the key and size: the bytes are not read twice
-        input_lines=None,
+        input_sha256=identity,
+        input_lines=lines,
         shard=shard,
     )
-
-
-def _prefix(config: Config) -> str:
-    prefix = config.s3_prefix.strip("/")
-    return f"{prefix}/" if prefix else ""
 
 
 def _in_archive(source: str, config: Config) -> tuple[str, str]:
     """The bucket of an s3:// name and its key relative to the archive's prefix."""
     bucket, _, key = source.removeprefix("s3://").partition("/")
-    prefix = _prefix(config)
+    prefix = key_prefix(config.s3_prefix)
     if bucket != config.s3_bucket or not key.startswith(prefix):
         raise ConfigError(
             f"{source} is outside the archive: s3:// inputs must be in bucket "

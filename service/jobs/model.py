@@ -17,20 +17,17 @@ takes over once the lease has expired.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import re
-import secrets
 from typing import Literal
 
 import msgspec
 
+from service import ids
 from service.errors import MalformedId
 
 State = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 PREFIX = "imports/"
-_JOB_ID = re.compile(r"[a-z2-7]{32}")
 
 
 class Shard(msgspec.Struct, frozen=True):
@@ -117,6 +114,10 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None
     links: JobLinks
 
+    @property
+    def counts(self) -> Counts:
+        return Counts(self.total, self.created, self.duplicates, self.failed)
+
     @classmethod
     def of(cls, manifest: Manifest, checkpoint: Checkpoint) -> JobStatus:
         base = f"/v1/imports/{manifest.job}"
@@ -141,18 +142,18 @@ class JobStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def new_job_id() -> str:
-    return base64.b32encode(secrets.token_bytes(20)).decode("ascii").lower()
+    return ids.random_id()
 
 
 def job_id_for(input_sha256: str, shard: Shard | None) -> str:
     """The id of a CLI import: the same input and shard resume the same job."""
     part = f"{shard.index}/{shard.count}" if shard else "0/1"
     material = f"vellum.import/1\n{input_sha256}\n{part}"
-    return base64.b32encode(hashlib.sha256(material.encode()).digest()[:20]).decode().lower()
+    return ids.encode_id(hashlib.sha256(material.encode()).digest())
 
 
 def parse_job_id(value: str) -> str:
-    if not _JOB_ID.fullmatch(value):
+    if not ids.is_id(value):
         raise MalformedId("job ids are 32 characters of a-z and 2-7", job=value[:64])
     return value
 

@@ -40,6 +40,7 @@ from typing import IO
 import structlog
 
 from service.errors import EmbeddedStorageError, VellumError
+from service.media import TEXT_PLAIN
 from service.storage.s3 import S3ObjectStore, S3Settings
 
 log = structlog.get_logger(__name__)
@@ -297,7 +298,7 @@ class EmbeddedS3:
                     PROBE_KEY,
                     _PROBE_BODY,
                     sha256=hashlib.sha256(_PROBE_BODY).digest(),
-                    content_type="text/plain",
+                    content_type=TEXT_PLAIN,
                 )
                 if await store.get(PROBE_KEY) == _PROBE_BODY:
                     return

@@ -1,6 +1,7 @@
 """The storage port: what Vellum needs from an object store, and nothing more.
 
-Keys are relative to the archive (the adapter adds its configured prefix). Objects are
+Keys are relative to the archive (the adapter adds its configured prefix, in the form
+`key_prefix` gives it). Objects are
 never overwritten: `put_if_absent` is the only write, a conditional create whose body the
 server verifies against the SHA-256 the caller computed; that digest is also kept with
 the object (user metadata `sha256`), so later corruption can be found.
@@ -15,6 +16,13 @@ from collections.abc import AsyncIterable
 from typing import Protocol
 
 import msgspec
+
+
+def key_prefix(configured: str) -> str:
+    """The prefix of every key of an archive configured with `configured` (VELLUM_S3_PREFIX):
+    without slashes around it, then one slash; empty for none."""
+    prefix = configured.strip("/")
+    return f"{prefix}/" if prefix else ""
 
 
 class ObjectStore(Protocol):

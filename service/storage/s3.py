@@ -35,7 +35,7 @@ from service.errors import (
     StorageError,
     StorageUnavailable,
 )
-from service.storage.port import Upload
+from service.storage.port import Upload, key_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -49,8 +49,8 @@ _CONFLICT_RETRIES = 5
 _CONFLICT_BACKOFF_SECONDS = 0.05
 _UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError"}
 _NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
-PART_BYTES = 8 * 1024 * 1024
-PENDING_PER_CONNECTION = 8  # multipart part size (S3's minimum is 5 MiB)
+PART_BYTES = 8 * 1024 * 1024  # multipart part size (S3's minimum is 5 MiB)
+PENDING_PER_CONNECTION = 8  # S3 calls that may wait for the thread pool, per connection
 
 
 class S3Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,8 +113,7 @@ class S3ObjectStore:
     def __init__(self, settings: S3Settings) -> None:
         self.settings = settings
         self.bucket = settings.bucket
-        prefix = settings.prefix.strip("/")
-        self.prefix = f"{prefix}/" if prefix else ""
+        self.prefix = key_prefix(settings.prefix)
         self._client = s3_client(settings, settings.max_connections)
         self._pool = ThreadPoolExecutor(
             max_workers=settings.max_connections, thread_name_prefix="vellum-s3"

@@ -27,10 +27,8 @@ from service.errors import Forbidden, TooManyAttempts, Unauthorized
 from service.keys import KeyEntry, Keyring, KeysFile, Scope, parse_token
 from service.web.endpoints import ROUTES
 from service.web.middlewares import problem_response
+from service.web.typedefs import KEY_ID, KEYS_FILE, SCRYPT_SLOT
 
-KEYS_FILE = web.AppKey("keys_file", KeysFile)
-SCRYPT_SLOT = web.AppKey("scrypt_slot", asyncio.Lock)  # one key check with scrypt at a time
-KEY_ID = web.RequestKey("key_id", str)
 SCOPES: dict[tuple[str, str], Scope | None] = {
     (route.method, route.path): route.scope for route in ROUTES
 }

@@ -11,22 +11,19 @@ from service import media, submission
 from service.digests import digest_field, verify_content_digest
 from service.errors import UnknownCharset, UnsupportedMediaType
 from service.ids import parse_id, parse_version
-from service.ingest import Receipt
+from service.ingest import Arrival
 from service.provenance import prov_document
 from service.types import DocumentReceipt, VersionEntry, VersionList
-from service.web.auth import KEY_ID
 from service.web.body import read_body
-from service.web.metrics import METRICS
-from service.web.middlewares import DOCUMENT_ID, REQUEST_ID
-from service.web.state import ARCHIVE, CONFIG, INGESTOR
+from service.web.typedefs import DOCUMENT_ID, KEY_ID, METRICS, REQUEST_ID, SERVICES
 
 _json = msgspec.json.Encoder()
-JSON = "application/json"
+JSON = media.APPLICATION_JSON
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 async def create_document(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
+    config = request.app[SERVICES].config
     declared = media.parse_media_type(request.headers.get("Content-Type"))
     if declared.essence == media.TEXT_PLAIN:
         charset = media.resolve_charset(declared.charset)  # 415 before reading the body
@@ -48,9 +45,9 @@ async def create_document(request: web.Request) -> web.Response:
     else:
         verified = submission.from_json_document(body, max_metadata_bytes=config.max_metadata_bytes)
 
-    outcome = await request.app[INGESTOR].ingest(
+    outcome = await request.app[SERVICES].ingestor.ingest(
         verified,
-        Receipt(channel="http", request_id=request[REQUEST_ID], submitter=request.get(KEY_ID)),
+        Arrival(channel="http", request_id=request[REQUEST_ID], submitter=request.get(KEY_ID)),
     )
     request[DOCUMENT_ID] = outcome.record.id
     request.app[METRICS].document_ingested(created=outcome.created, channel="http")
@@ -67,7 +64,7 @@ async def get_document(request: web.Request) -> web.Response:
     document_id = parse_id(request.match_info["id"])
     request[DOCUMENT_ID] = document_id
     version = _asked_version(request)
-    stored = await request.app[ARCHIVE].stored_record(document_id, version)
+    stored = await request.app[SERVICES].archive.stored_record(document_id, version)
     etag = f'"{document_id}.{stored.version}"'
     headers = {
         "ETag": etag,
@@ -81,7 +78,7 @@ async def get_document(request: web.Request) -> web.Response:
 async def get_original(request: web.Request) -> web.Response:
     document_id = parse_id(request.match_info["id"])
     request[DOCUMENT_ID] = document_id
-    archive = request.app[ARCHIVE]
+    archive = request.app[SERVICES].archive
     record = await archive.record(document_id, 1)
     data = await archive.original(record)
     etag = f'"{record.original.sha256}"'
@@ -99,7 +96,7 @@ async def get_original(request: web.Request) -> web.Response:
 async def get_versions(request: web.Request) -> web.Response:
     document_id = parse_id(request.match_info["id"])
     request[DOCUMENT_ID] = document_id
-    versions = await request.app[ARCHIVE].versions(document_id)
+    versions = await request.app[SERVICES].archive.versions(document_id)
     body = VersionList(
         id=document_id,
         latest=versions[-1],
@@ -116,9 +113,9 @@ async def get_provenance(request: web.Request) -> web.Response:
     document_id = parse_id(request.match_info["id"])
     request[DOCUMENT_ID] = document_id
     version = _asked_version(request)
-    record = await request.app[ARCHIVE].record(document_id, version)
+    record = await request.app[SERVICES].archive.record(document_id, version)
     document = prov_document(record, str(request.url.origin()))
-    return web.Response(body=_json.encode(document), content_type="application/ld+json")
+    return web.Response(body=_json.encode(document), content_type=media.APPLICATION_LD_JSON)
 
 
 def _asked_version(request: web.Request) -> int | None:

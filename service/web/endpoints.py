@@ -3,13 +3,14 @@
 Bodies are named by the msgspec types they are encoded from, parameters and headers by
 name (PARAMETERS, HEADERS), errors by the problem classes of service.errors that the
 route can raise, and `scope` by the API key scope it needs (service.web.auth enforces
-it). service.web.openapi generates the OpenAPI document from this table; adding a route
-to the app means adding an entry here (tests/test_openapi.py checks).
+it), `handler` by the function that answers it. service.app registers the routes from this
+table and service.web.openapi generates the OpenAPI document from it: a route exists in
+both or in neither.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -38,23 +39,27 @@ from service.errors import (
 )
 from service.jobs.model import JobStatus
 from service.keys import Scope
+from service.media import APPLICATION_JSON as JSON
+from service.media import APPLICATION_LD_JSON, TEXT_PLAIN
+from service.media import APPLICATION_NDJSON as NDJSON
 from service.types import (
     DocumentId,
     DocumentIn,
     DocumentReceipt,
     Health,
+    JobId,
     Record,
     Version,
     VersionList,
 )
+from service.web import contract, documents, health, imports, metrics
 
-JSON = "application/json"
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
 
 RequestId = Annotated[str, Meta(pattern="^[A-Za-z0-9._:-]{1,128}$")]
 DigestField = Annotated[str, Meta(description="RFC 9530: `sha-256=:<base64>:`")]
 Seconds = Annotated[int, Meta(ge=0)]
-JobId = Annotated[str, Meta(pattern="^[a-z2-7]{32}$", description="32 characters of base32")]
-NDJSON = "application/x-ndjson"
 JsonObject = dict[str, Any]
 
 
@@ -85,6 +90,7 @@ class Header(msgspec.Struct, frozen=True):
 class Route(msgspec.Struct, frozen=True, kw_only=True):
     method: str
     path: str
+    handler: Handler
     operation_id: str
     summary: str
     answers: tuple[Answer, ...]
@@ -132,10 +138,11 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="POST",
         path="/v1/documents",
+        handler=documents.create_document,
         operation_id="createDocument",
         scope="ingest",
         summary="Ingest one article",
-        body=(Content("text/plain", str), Content(JSON, DocumentIn)),
+        body=(Content(TEXT_PLAIN, str), Content(JSON, DocumentIn)),
         body_description=(
             "The raw article as `text/plain; charset=…` (any charset Python decodes; UTF-8"
             " when none is given), or a JSON `DocumentIn` (UTF-8). The original of a JSON"
@@ -163,6 +170,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/v1/documents/{id}",
+        handler=documents.get_document,
         operation_id="getDocument",
         scope="read",
         summary="A record version as stored (the latest by default)",
@@ -176,6 +184,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/v1/documents/{id}/original",
+        handler=documents.get_original,
         operation_id="getOriginal",
         scope="read",
         summary="The exact original bytes, with their original media type",
@@ -184,7 +193,7 @@ ROUTES: tuple[Route, ...] = (
             Answer(
                 200,
                 "The original bytes (`text/plain` with the charset they were posted in).",
-                (Content("text/plain", str),),
+                (Content(TEXT_PLAIN, str),),
                 ("Repr-Digest", "ETag", "Cache-Control"),
             ),
             Answer(304, "Not modified.", (), ("Repr-Digest", "ETag", "Cache-Control")),
@@ -194,16 +203,18 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/v1/documents/{id}/provenance",
+        handler=documents.get_provenance,
         operation_id="getProvenance",
         scope="read",
         summary="Provenance of a record version as W3C PROV-O JSON-LD",
         parameters=("id", "version"),
-        answers=(Answer(200, "PROV-O JSON-LD.", (Content("application/ld+json", JsonObject),)),),
+        answers=(Answer(200, "PROV-O JSON-LD.", (Content(APPLICATION_LD_JSON, JsonObject),)),),
         problems=(*_READ, VersionNotFound),
     ),
     Route(
         method="GET",
         path="/v1/documents/{id}/versions",
+        handler=documents.get_versions,
         operation_id="listVersions",
         scope="read",
         summary="The record versions of a document, oldest first",
@@ -214,6 +225,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="POST",
         path="/v1/imports",
+        handler=imports.create_import,
         operation_id="createImport",
         scope="ingest",
         summary="Start a bulk import: NDJSON, one `DocumentIn` per line",
@@ -225,6 +237,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/v1/imports/{job}",
+        handler=imports.get_import,
         operation_id="getImport",
         scope="read",
         summary="An import job's state and counts",
@@ -235,6 +248,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="DELETE",
         path="/v1/imports/{job}",
+        handler=imports.cancel_import,
         operation_id="cancelImport",
         scope="admin",
         summary="Cancel an import job (it stops at its next chunk)",
@@ -245,6 +259,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/v1/imports/{job}/errors",
+        handler=imports.get_errors,
         operation_id="getImportErrors",
         scope="read",
         summary='The failed lines: NDJSON of `{"line": n, "problem": {...}}`',
@@ -255,6 +270,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/v1/imports/{job}/results",
+        handler=imports.get_results,
         operation_id="getImportResults",
         scope="read",
         summary='The stored lines: NDJSON of `{"line": n, "id": ..., "outcome": ...}`',
@@ -265,6 +281,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/healthz",
+        handler=health.healthz,
         operation_id="healthz",
         scope=None,
         summary="Liveness: 200 while the process serves HTTP (also while draining)",
@@ -273,6 +290,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/readyz",
+        handler=health.readyz,
         operation_id="readyz",
         scope=None,
         summary="Readiness: not draining, and a real storage call succeeds",
@@ -282,6 +300,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/openapi.json",
+        handler=contract.openapi_json,
         operation_id="openapi",
         scope=None,
         summary="This OpenAPI 3.1 document: the machine-readable contract",
@@ -290,6 +309,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         method="GET",
         path="/metrics",
+        handler=metrics.metrics,
         operation_id="metrics",
         scope=None,
         summary="Prometheus metrics (OpenMetrics when the Accept header asks for it)",
@@ -297,7 +317,7 @@ ROUTES: tuple[Route, ...] = (
             Answer(
                 200,
                 "The Prometheus text exposition format.",
-                (Content("text/plain", str), Content("application/openmetrics-text", str)),
+                (Content(TEXT_PLAIN, str), Content("application/openmetrics-text", str)),
             ),
         ),
     ),

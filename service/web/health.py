@@ -9,15 +9,16 @@ import msgspec
 from aiohttp import web
 
 from service.errors import ServiceUnavailable
+from service.media import APPLICATION_JSON, TEXT_PLAIN
 from service.types import Health
-from service.web.state import LIFECYCLE, STORE
+from service.web.typedefs import LIFECYCLE, SERVICES
 
 _ok = msgspec.json.encode(Health(status="ok"))
 
 
 async def healthz(request: web.Request) -> web.Response:
     """The process is alive and serving HTTP (also while draining)."""
-    return web.Response(body=_ok, content_type="application/json")
+    return web.Response(body=_ok, content_type=APPLICATION_JSON)
 
 
 READINESS_PREFIX = "_vellum/readiness/"
@@ -34,14 +35,14 @@ async def readyz(request: web.Request) -> web.Response:
     """
     if request.app[LIFECYCLE].draining:
         raise ServiceUnavailable("shutting down: not accepting new work")
-    store = request.app[STORE]
+    store = request.app[SERVICES].store
     if store.writes_failing:
         await store.put_if_absent(  # StorageUnavailable -> 503; success clears the flag
             f"{READINESS_PREFIX}{uuid.uuid4().hex}",
             _PROBE,
             sha256=_PROBE_SHA256,
-            content_type="text/plain",
+            content_type=TEXT_PLAIN,
         )
     else:
         await store.check()  # StorageUnavailable -> 503
-    return web.Response(body=_ok, content_type="application/json")
+    return web.Response(body=_ok, content_type=APPLICATION_JSON)

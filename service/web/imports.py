@@ -10,14 +10,13 @@ from aiohttp import web
 from service import media
 from service.errors import NotFound, ObjectNotFound, PayloadTooLarge, UnsupportedMediaType
 from service.jobs import model
-from service.jobs.imports import Jobs, now_text
+from service.jobs.imports import Jobs
 from service.jobs.lines import LineCounter
-from service.web.auth import KEY_ID
+from service.timestamps import now_text
 from service.web.body import stream_body
-from service.web.middlewares import REQUEST_ID
-from service.web.state import CONFIG, IMPORT_WAKE, JOBS
+from service.web.typedefs import IMPORT_WAKE, KEY_ID, REQUEST_ID, SERVICES
 
-NDJSON = "application/x-ndjson"
+NDJSON = media.APPLICATION_NDJSON
 _ACCEPTED = (NDJSON, "application/jsonl", "application/x-jsonlines")
 _json = msgspec.json.Encoder()
 
@@ -29,8 +28,8 @@ async def create_import(request: web.Request) -> web.Response:
         raise UnsupportedMediaType(
             f"{declared.essence!r} is not accepted; send {NDJSON}", supported=list(_ACCEPTED)
         )
-    config = request.app[CONFIG]
-    jobs = request.app[JOBS]
+    config = request.app[SERVICES].config
+    jobs = request.app[SERVICES].jobs
     job = model.new_job_id()
     lines = LineCounter()
 
@@ -64,7 +63,7 @@ async def create_import(request: web.Request) -> web.Response:
     return web.Response(
         status=202,
         body=_json.encode(status),
-        content_type="application/json",
+        content_type=media.APPLICATION_JSON,
         headers={"Location": status.links.self},
     )
 
@@ -72,7 +71,7 @@ async def create_import(request: web.Request) -> web.Response:
 async def get_import(request: web.Request) -> web.Response:
     jobs, job = await _job(request)
     status = model.JobStatus.of(await jobs.manifest(job), await jobs.latest(job))
-    return web.Response(body=_json.encode(status), content_type="application/json")
+    return web.Response(body=_json.encode(status), content_type=media.APPLICATION_JSON)
 
 
 async def cancel_import(request: web.Request) -> web.Response:
@@ -82,7 +81,7 @@ async def cancel_import(request: web.Request) -> web.Response:
     if latest.state not in model.TERMINAL:
         await jobs.cancel(job)
     status = model.JobStatus.of(await jobs.manifest(job), latest)
-    return web.Response(status=202, body=_json.encode(status), content_type="application/json")
+    return web.Response(status=202, body=_json.encode(status), content_type=media.APPLICATION_JSON)
 
 
 async def get_errors(request: web.Request) -> web.StreamResponse:
@@ -107,7 +106,7 @@ async def _stream_chunks(request: web.Request, kind: str) -> web.StreamResponse:
 
 async def _job(request: web.Request) -> tuple[Jobs, str]:
     job = model.parse_job_id(request.match_info["job"])
-    jobs = request.app[JOBS]
+    jobs = request.app[SERVICES].jobs
     try:
         await jobs.manifest(job)
     except ObjectNotFound:

@@ -6,9 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
-from service.metrics import Metrics
-
-METRICS = web.AppKey("metrics", Metrics)
+from service.web.typedefs import METRICS
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -28,16 +28,13 @@ from service.errors import (
     TooManyAttempts,
     VellumError,
 )
-from service.web.metrics import METRICS
-from service.web.state import CONFIG, LIFECYCLE
+from service.media import PROBLEM_JSON
+from service.web.typedefs import CONFIG, DOCUMENT_ID, LIFECYCLE, METRICS, REQUEST_ID
 
 log = structlog.get_logger("vellum.http")
 
-REQUEST_ID = web.RequestKey("request_id", str)
-DOCUMENT_ID = web.RequestKey("document_id", str)
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _problem_encoder = msgspec.json.Encoder()
-PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 1
 
 

@@ -1,4 +1,4 @@
-"""OpenAPI 3.1 of the HTTP API at GET /openapi.json, generated from the msgspec types
+"""OpenAPI 3.1 of the HTTP API (served at GET /openapi.json), generated from the msgspec types
 the handlers use (`msgspec.json.schema_components`), never written by hand.
 
 The routes come from the declarative table in service.web.endpoints. Each operation gets
@@ -10,11 +10,9 @@ their 401 and 403 problems; the open ones get `security: []`.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import msgspec
-from aiohttp import web
 
 from service import __version__
 from service.errors import (
@@ -24,10 +22,10 @@ from service.errors import (
     Unauthorized,
     VellumError,
 )
+from service.media import PROBLEM_JSON
 from service.schemas import schema_components
 from service.types import Problem
-from service.web.endpoints import ANY_PATH, HEADERS, JSON, PARAMETERS, ROUTES, Content, Route
-from service.web.middlewares import PROBLEM_JSON
+from service.web.endpoints import ANY_PATH, HEADERS, PARAMETERS, ROUTES, Content, Route
 
 REF = "#/components/schemas/{name}"
 SECURITY_SCHEME = {
@@ -155,10 +153,6 @@ def build(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
     }
 
 
-@functools.cache
-def _encoded() -> bytes:
-    return msgspec.json.encode(build())
-
-
-async def openapi_json(request: web.Request) -> web.Response:
-    return web.Response(body=_encoded(), content_type=JSON)
+def encoded(routes: tuple[Route, ...] = ROUTES) -> bytes:
+    """The document of `routes` as served (service.web.contract)."""
+    return msgspec.json.encode(build(routes))

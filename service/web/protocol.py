@@ -30,8 +30,11 @@ of fault.
 
 aiohttp has no public hook for its protocol class: `HeaderDeadlineRunner` overrides
 `AppRunner._make_server` to serve the app through `HeaderDeadlineServer`, and the handler
-reads `RequestHandler`'s message count, queue and waiter, as aiohttp's keep-alive timer
-does. `tests/test_slow_clients.py` fails if an aiohttp upgrade breaks any of this.
+reads `RequestHandler`'s private `_request_count`, `_messages` and `_waiter`, as aiohttp's
+keep-alive timer does. These are held to the aiohttp version they were tested with,
+`TESTED_AIOHTTP`, the one locked in requirements/: tests/test_protocol_internals.py fails
+when the installed or locked aiohttp is another (then run tests/test_slow_clients.py on
+the new one and move `TESTED_AIOHTTP`), or when one of the private names is gone.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 
 from service.errors import BadRequest
-from service.web.middlewares import PROBLEM_JSON
+from service.media import PROBLEM_JSON
 
 log = structlog.get_logger("vellum")
 
@@ -56,6 +59,10 @@ log = structlog.get_logger("vellum")
 # the most header fields in one request (max_headers). Beyond them: 400 bad-request.
 MAX_LINE_BYTES = 8190
 MAX_HEADERS = 128
+
+# The aiohttp whose private internals (above) this module was tested against.
+TESTED_AIOHTTP = "3.14.5"
+PRIVATE_HANDLER_ATTRIBUTES = ("_request_count", "_messages", "_waiter")
 
 _problem_encoder = msgspec.json.Encoder()
 

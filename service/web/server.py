@@ -21,9 +21,8 @@ import structlog
 from aiohttp import web
 
 from service.config import Config
-from service.web.metrics import METRICS
 from service.web.protocol import MAX_HEADERS, MAX_LINE_BYTES, HeaderDeadlineRunner
-from service.web.state import LIFECYCLE
+from service.web.typedefs import LIFECYCLE, METRICS
 
 log = structlog.get_logger("vellum")
 
@@ -43,7 +42,7 @@ async def serve(
     sock: socket.socket | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT on config's host and port, or on an inherited listening
-    socket (a worker of `vellum serve --workers N`, see service.web.workers)."""
+    socket (a gunicorn worker of `vellum serve --workers N`, see service.arbiter)."""
     runner = HeaderDeadlineRunner(
         app,
         header_timeout=config.header_timeout_seconds,  # slow request heads: see protocol.py

@@ -1,68 +1,56 @@
-"""`vellum serve --workers N`: N server processes accepting from one listening socket.
+"""`vellum serve --workers N`: N worker processes on one port, run by gunicorn.
 
 One Python process runs Python code on one core at a time, so a single server tops out
-at about one core however many requests wait. With `--workers N` this process becomes
-a supervisor, as in gunicorn's pre-fork model:
+at about one core however many requests wait. With `--workers N` this process
 
-1. it binds the listening socket itself (so port 0 and privileged ports work) and, when
-   storage is embedded, starts the embedded S3 server and supervises it;
-2. it starts N workers, each a `vellum serve` process that inherits the socket's file
-   descriptor and serves it with its own event loop, S3 client and analysis processes;
-   the kernel hands each new connection to one of the workers waiting in accept();
-3. it announces the address once every worker has written to its ready pipe;
-4. a worker that exits while serving is started again, after a delay that doubles
-   (1 s up to 30 s) while workers keep dying within `STABLE_SECONDS` of their start;
-5. on SIGTERM or SIGINT it sends SIGTERM to every worker, which drains as a single
-   server does (VELLUM_DRAIN_SECONDS, VELLUM_SHUTDOWN_TIMEOUT_SECONDS); a worker still
+1. binds the listening socket itself (so port 0 and privileged ports work) and, when
+   storage is embedded, starts the embedded S3 server, once, and supervises it;
+2. starts gunicorn's arbiter (service.arbiter) on that socket, which forks the N
+   workers, replaces one that dies and stops them all gracefully on SIGTERM; its
+   environment names the embedded server's endpoint and keys, so every worker uses the
+   same storage, and a metrics directory of this process's (PROMETHEUS_MULTIPROC_DIR,
+   set before the arbiter starts, as prometheus_client's gunicorn recipe asks);
+3. announces the address once the workers answer;
+4. on SIGTERM or SIGINT sends SIGTERM to the arbiter, whose workers drain as a single
+   server does (VELLUM_DRAIN_SECONDS, VELLUM_SHUTDOWN_TIMEOUT_SECONDS); an arbiter still
    running well past that is killed; then the embedded S3 server stops.
-
-Workers get the supervisor's environment with the S3 endpoint and keys of the embedded
-server, if any, so they all use the same storage, and a directory of the supervisor's
-where they share their metrics (service.metrics), cleared of a dead worker's gauges.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 
+import aiohttp
 import structlog
-from prometheus_client.multiprocess import mark_process_dead
 
-from service.app import open_storage, s3_description
+from service.bootstrap import open_storage, s3_description
 from service.config import PROMETHEUS_MULTIPROC_DIR, Config, child_environment
 from service.errors import ConfigError
 
 log = structlog.get_logger("vellum")
 
-STABLE_SECONDS = 10.0  # a worker that lived this long had a good start
-FIRST_RESTART_DELAY = 1.0
-LONGEST_RESTART_DELAY = 30.0
 READY_TIMEOUT_SECONDS = 120.0  # a worker's start includes loading the language model
-KILL_GRACE_SECONDS = 5.0  # past drain + shutdown timeout, before SIGKILL
+KILL_GRACE_SECONDS = 10.0  # past drain + shutdown timeout (and gunicorn's own grace)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """The socket every worker accepts from: inheritable, non-blocking, listening."""
-    sock = socket.create_server((host, port), family=_family(host), backlog=1024)
+    """The socket every worker accepts from: inheritable, listening."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=1024)
     sock.set_inheritable(True)
     return sock
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 async def run_workers(config: Config, *, on_ready: Callable[[str, str], None]) -> int:
     """Serve with `config.workers` processes until SIGTERM/SIGINT; 0 on a clean stop.
 
-    `on_ready(url, storage_description)` is called once every worker is ready.
+    `on_ready(url, storage_description)` is called once the workers answer.
     """
     sock = listening_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
@@ -77,19 +65,64 @@ async def run_workers(config: Config, *, on_ready: Callable[[str, str], None]) -
             _shared_metrics_dir() as metrics_dir,
         ):
             environment[PROMETHEUS_MULTIPROC_DIR] = metrics_dir
-            pool = WorkerPool(config, sock, environment)
+            environment["VELLUM_WORKERS"] = str(config.workers)
+            arbiter = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "service.arbiter",
+                "--listen-fd",
+                str(sock.fileno()),
+                pass_fds=(sock.fileno(),),
+                env=child_environment(environment),
+            )
             try:
-                await pool.start()
+                await _until_answering(url, arbiter)
                 on_ready(url, description)
-                await stop.wait()
+                ended = asyncio.create_task(arbiter.wait())
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if ended.done():
+                    raise ConfigError(f"gunicorn exited with status {ended.result()}")
             finally:
-                await pool.stop()
+                await _stop(arbiter, config)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         sock.close()
     log.info("stopped")
     return 0
+
+
+async def _until_answering(url: str, arbiter: asyncio.subprocess.Process) -> None:
+    """Until a worker answers /healthz; ConfigError if the arbiter exits first."""
+    # Each probe is short: the socket is listening before any worker accepts from it.
+    probe = aiohttp.ClientTimeout(total=1.0)
+    async with (
+        aiohttp.ClientSession(timeout=probe) as session,
+        asyncio.timeout(READY_TIMEOUT_SECONDS),
+    ):
+        while arbiter.returncode is None:
+            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                async with session.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise ConfigError("the workers did not start; their log says why")
+
+
+async def _stop(arbiter: asyncio.subprocess.Process, config: Config) -> None:
+    if arbiter.returncode is None:
+        arbiter.send_signal(signal.SIGTERM)
+    patience = config.drain_seconds + config.shutdown_timeout_seconds + KILL_GRACE_SECONDS
+    try:
+        async with asyncio.timeout(patience):
+            status = await arbiter.wait()
+    except TimeoutError:
+        log.warning("gunicorn_killed", pid=arbiter.pid)
+        arbiter.kill()
+        status = await arbiter.wait()
+    log.info("gunicorn_stopped", pid=arbiter.pid, status=status)
 
 
 @contextlib.asynccontextmanager
@@ -112,122 +145,7 @@ async def _storage_for_workers(config: Config) -> AsyncIterator[tuple[dict[str, 
         )
 
 
-async def _read_byte(fd: int) -> bytes:
-    """One byte from a pipe, waiting on the event loop rather than in a thread."""
-    loop = asyncio.get_running_loop()
-    readable: asyncio.Future[None] = loop.create_future()
-
-    def on_readable() -> None:
-        if not readable.done():
-            readable.set_result(None)
-
-    loop.add_reader(fd, on_readable)
-    try:
-        await readable
-    finally:
-        loop.remove_reader(fd)
-    return os.read(fd, 1)
-
-
 @contextlib.asynccontextmanager
 async def _shared_metrics_dir() -> AsyncIterator[str]:
     with tempfile.TemporaryDirectory(prefix="vellum-metrics-") as path:
         yield path
-
-
-class WorkerPool:
-    def __init__(self, config: Config, sock: socket.socket, environment: dict[str, str]) -> None:
-        """`environment`: what workers need beyond this process's environment."""
-        self.config = config
-        self.sock = sock
-        self.environment = child_environment({**environment, "VELLUM_WORKERS": "1"})
-        self.metrics_dir = environment[PROMETHEUS_MULTIPROC_DIR]
-        self.processes: dict[int, asyncio.subprocess.Process] = {}
-        self._keepers: list[asyncio.Task[None]] = []
-        self._stopping = False
-
-    async def start(self) -> None:
-        """Start every worker and wait until each is ready (ConfigError if one is not)."""
-        started = await asyncio.gather(
-            *(self._start(index) for index in range(self.config.workers)),
-            return_exceptions=True,
-        )
-        failures = [result for result in started if isinstance(result, BaseException)]
-        if failures:
-            raise failures[0]
-        self._keepers = [
-            asyncio.create_task(self._keep(index)) for index in range(self.config.workers)
-        ]
-
-    async def _start(self, index: int) -> None:
-        read_end, write_end = os.pipe()
-        try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "service.cli",
-                "serve",
-                "--listen-fd",
-                str(self.sock.fileno()),
-                "--ready-fd",
-                str(write_end),
-                pass_fds=(self.sock.fileno(), write_end),
-                env=self.environment,
-            )
-        finally:
-            os.close(write_end)
-        self.processes[index] = process
-        try:
-            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-                ready = await _read_byte(read_end)  # b"" if the worker exited
-        except TimeoutError:
-            ready = b""
-        finally:
-            os.close(read_end)
-        if not ready:
-            if process.returncode is None:
-                process.kill()
-            raise ConfigError(f"worker {index} (pid {process.pid}) did not start; its log says why")
-        log.info("worker_ready", worker=index, pid=process.pid)
-
-    async def _keep(self, index: int) -> None:
-        """Start worker `index` again whenever it exits, until the pool stops."""
-        delay = FIRST_RESTART_DELAY
-        while True:
-            process = self.processes[index]
-            started = asyncio.get_running_loop().time()
-            status = await process.wait()
-            if self._stopping:
-                return
-            # Its live gauges (requests in flight) stop counting; its counters stay.
-            mark_process_dead(process.pid, self.metrics_dir)  # type: ignore[no-untyped-call]
-            lived = asyncio.get_running_loop().time() - started
-            delay = FIRST_RESTART_DELAY if lived >= STABLE_SECONDS else delay
-            log.error("worker_exited", worker=index, pid=process.pid, status=status)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, LONGEST_RESTART_DELAY)
-            with contextlib.suppress(ConfigError):  # the next turn logs it and tries again
-                await self._start(index)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        # First the keepers, so that no worker starts after the SIGTERMs (one cancelled
-        # while starting has its process killed by asyncio, or is in `processes` already).
-        for keeper in self._keepers:
-            keeper.cancel()
-        await asyncio.gather(*self._keepers, return_exceptions=True)
-        for process in self.processes.values():
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-        patience = (
-            self.config.drain_seconds + self.config.shutdown_timeout_seconds + KILL_GRACE_SECONDS
-        )
-        for index, process in self.processes.items():
-            try:
-                async with asyncio.timeout(patience):
-                    status = await process.wait()
-            except TimeoutError:
-                log.warning("worker_killed", worker=index, pid=process.pid)
-                process.kill()
-                status = await process.wait()
-            log.info("worker_stopped", worker=index, pid=process.pid, status=status)

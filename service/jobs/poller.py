@@ -1,8 +1,9 @@
-"""The import worker inside `vellum serve`: finds open jobs and runs them, one at a time.
+"""The import poller inside `vellum serve`: finds open jobs and runs them, one at a time.
 
 It looks for work every `POLL_SECONDS`, or at once when this server accepted a new job.
-Jobs it has seen end are remembered and not looked at again. Several replicas may run
-workers on one bucket: leases (see `service.jobs.model`) keep each job on one worker.
+Jobs it has seen end are remembered and not looked at again. Several servers may run
+pollers on one bucket: leases (see `service.jobs.model`) keep each job with one lease
+owner at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ log = structlog.get_logger("vellum.imports")
 POLL_SECONDS = 5.0
 
 
-class Worker:
+class ImportPoller:
     def __init__(self, jobs: Jobs, runner: Runner, wake: asyncio.Event) -> None:
         self.jobs = jobs
         self.runner = runner
@@ -33,9 +34,9 @@ class Worker:
             try:
                 await self._sweep()
             except StorageError as exc:  # storage away: try again at the next sweep
-                log.warning("import_worker_storage_error", detail=exc.detail)
-            except Exception:  # a bug must not end the worker: log it, try again later
-                log.exception("import_worker_error")
+                log.warning("import_poller_storage_error", detail=exc.detail)
+            except Exception:  # a bug must not end the poller: log it, try again later
+                log.exception("import_poller_error")
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL_SECONDS):

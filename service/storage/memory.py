@@ -1,0 +1,135 @@
+"""The storage port in memory: the S3 adapter's semantics without a server, for unit tests.
+
+It keeps what S3 keeps and refuses what S3 refuses (tests/test_storage.py holds both
+adapters to one contract):
+
+- `put_if_absent` is a conditional create: a key that exists is never overwritten (S3's
+  412: the call returns False); a body whose SHA-256 is not the one given is refused
+  (S3's 400 BadDigest: StorageError) and nothing is stored;
+- the SHA-256 is kept with each object and checked on `get` (IntegrityError when the bytes
+  no longer match it); ranged reads are not checked, as with S3;
+- listings are in key order, read in pages of `PAGE_KEYS` as S3 hands them out;
+- `upload` stores nothing when it passes its limit or its chunks fail.
+
+Every call yields to the event loop once, so concurrent callers interleave as they would
+with a real store. `damage(key, data)` replaces an object's bytes but not its digest: what
+a disk fault does, for tests of what Vellum does then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import hashlib
+from collections.abc import AsyncIterable, Iterator
+
+import msgspec
+
+from service.errors import IntegrityError, ObjectNotFound, PayloadTooLarge, StorageError
+from service.storage.port import Upload
+
+PAGE_KEYS = 1000  # S3's most keys per ListObjectsV2 page
+
+
+class _Object(msgspec.Struct, frozen=True):
+    data: bytes
+    sha256: str  # hex, as the S3 adapter keeps it in the object's metadata
+    content_type: str
+
+
+class MemoryStore:
+    """`BulkStore` (and so `ObjectStore`) in this process's memory."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, _Object] = {}
+        self._keys: list[str] = []  # sorted
+
+    def _create(self, key: str, stored: _Object) -> bool:
+        if key in self._objects:
+            return False
+        self._objects[key] = stored
+        bisect.insort(self._keys, key)
+        return True
+
+    def _object(self, key: str) -> _Object:
+        try:
+            return self._objects[key]
+        except KeyError:
+            raise ObjectNotFound(f"memory: no object {key}") from None
+
+    async def put_if_absent(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str
+    ) -> bool:
+        await asyncio.sleep(0)
+        if hashlib.sha256(data).digest() != sha256:
+            raise StorageError(f"memory: the body of {key} does not match its SHA-256 checksum")
+        return self._create(key, _Object(bytes(data), sha256.hex(), content_type))
+
+    async def get(self, key: str) -> bytes:
+        await asyncio.sleep(0)
+        stored = self._object(key)
+        if hashlib.sha256(stored.data).hexdigest() != stored.sha256:
+            raise IntegrityError(f"{key} does not match the SHA-256 stored with it", key=key)
+        return stored.data
+
+    async def get_range(self, key: str, start: int, end: int) -> bytes:
+        await asyncio.sleep(0)
+        data = self._object(key).data
+        return data[start:end] if end > start else b""
+
+    async def size(self, key: str) -> int:
+        await asyncio.sleep(0)
+        return len(self._object(key).data)
+
+    def _pages(self, prefix: str) -> Iterator[list[str]]:
+        """The keys under `prefix`, a page at a time, each page resuming after the last."""
+        after = bisect.bisect_left(self._keys, prefix)
+        while True:
+            page = [key for key in self._keys[after : after + PAGE_KEYS] if key.startswith(prefix)]
+            if not page:
+                return
+            yield page
+            after += len(page)
+            if len(page) < PAGE_KEYS:
+                return
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        await asyncio.sleep(0)
+        return [key for page in self._pages(prefix) for key in page]
+
+    async def list_prefixes(self, prefix: str) -> list[str]:
+        await asyncio.sleep(0)
+        found = {
+            prefix + key[len(prefix) :].split("/", 1)[0] + "/"
+            for page in self._pages(prefix)
+            for key in page
+            if "/" in key[len(prefix) :]
+        }
+        return sorted(found)
+
+    async def upload(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int
+    ) -> Upload:
+        digest = hashlib.sha256()
+        received = bytearray()
+        async for chunk in chunks:
+            if len(received) + len(chunk) > limit:
+                raise PayloadTooLarge(
+                    f"the import is larger than the limit of {limit} bytes", limit_bytes=limit
+                )
+            digest.update(chunk)
+            received += chunk
+        # A completed multipart upload replaces the key, as S3's does.
+        if key not in self._objects:
+            bisect.insort(self._keys, key)
+        self._objects[key] = _Object(bytes(received), digest.hexdigest(), content_type)
+        return Upload(size=len(received), sha256=digest.digest())
+
+    async def check(self) -> None:
+        await asyncio.sleep(0)
+
+    def damage(self, key: str, data: bytes) -> None:
+        """Replace the bytes of `key`, keeping the digest it was stored with (a test's
+        stand-in for a disk fault)."""
+        stored = self._object(key)
+        self._objects[key] = msgspec.structs.replace(stored, data=data)

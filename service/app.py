@@ -95,7 +95,9 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     archive = Archive(app[STORE])
     app[ARCHIVE] = archive
-    async with Analyzer(app[CONFIG].analysis_processes) as analyzer:
+    async with Analyzer(
+        app[CONFIG].analysis_processes, timeout_seconds=app[CONFIG].analysis_timeout_seconds
+    ) as analyzer:
         app[INGESTOR] = Ingestor(archive, analyzer)
         app[JOBS] = Jobs(app[BULK_STORE])
         app[IMPORT_WAKE] = asyncio.Event()

@@ -37,7 +37,9 @@ async def run_import(
     failed = False
     async with (
         open_storage(config) as (store, _),
-        Analyzer(config.analysis_processes) as analyzer,
+        Analyzer(
+            config.analysis_processes, timeout_seconds=config.analysis_timeout_seconds
+        ) as analyzer,
     ):
         sources = await expand_sources(source, store, config)
         for one in sources:
@@ -89,7 +91,9 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
         raise ConfigError("name document ids, or --all (not both)")
     async with (
         open_storage(config) as (store, _),
-        Analyzer(config.analysis_processes) as analyzer,
+        Analyzer(
+            config.analysis_processes, timeout_seconds=config.analysis_timeout_seconds
+        ) as analyzer,
     ):
         archive = Archive(store)
         chosen = await document_ids(store) if every else [parse_id(i) for i in ids]

@@ -8,6 +8,8 @@
     │   ├── ObjectNotFound           404 not-found (translated by callers)
     │   └── IntegrityError           500 integrity-error (stored bytes fail their digest)
     ├── AnalysisFailed               500 analysis-failed (the normalizer's process died)
+    ├── AnalysisTimeout              503 analysis-timeout (past the analysis deadline;
+    │                                    carries limit_seconds)
     ├── ServiceUnavailable           503 draining
     │   └── Overloaded               503 overloaded (too much work in flight)
     └── RequestError                 4xx: the client's request is at fault
@@ -106,6 +108,12 @@ class IntegrityError(StorageError):
 class AnalysisFailed(VellumError):
     slug = "analysis-failed"
     title = "The text could not be analysed"
+
+
+class AnalysisTimeout(VellumError):
+    status = 503
+    slug = "analysis-timeout"
+    title = "The text was not analysed within its deadline"
 
 
 class ServiceUnavailable(VellumError):

@@ -31,7 +31,7 @@ from service.storage.s3 import S3ObjectStore, S3Settings
 from service.web import documents, health, imports, openapi
 from service.web.auth import KEYS_FILE, SCRYPT_SLOT, authenticate
 from service.web.metrics import METRICS, metrics
-from service.web.middlewares import load_shedding, problems, request_context
+from service.web.middlewares import load_shedding, problems, request_context, same_site_writes
 from service.web.state import (
     ARCHIVE,
     BULK_STORE,
@@ -52,7 +52,7 @@ STORAGE_DESCRIPTION = web.AppKey("storage_description", str)
 def create_app(config: Config, *, store: BulkStore | None = None) -> web.Application:
     """The Vellum application. Pass `store` to use an already open storage adapter."""
     app = web.Application(
-        middlewares=[request_context, authenticate, problems, load_shedding],
+        middlewares=[request_context, authenticate, problems, same_site_writes, load_shedding],
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config

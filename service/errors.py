@@ -22,6 +22,8 @@
         │   └── RequestTimeout       408 request-timeout (body too slow; carries limit_seconds)
         ├── Unauthorized             401 unauthorized (carries the WWW-Authenticate challenge)
         ├── Forbidden                403 forbidden (carries required_scope)
+        ├── CrossSiteRequest         403 cross-site-request (a browser sent it from
+        │                                another site)
         ├── NotFound                 404 not-found
         │   ├── DocumentNotFound     404 document-not-found
         │   └── VersionNotFound      404 version-not-found
@@ -205,6 +207,12 @@ class Forbidden(RequestError):
         self.challenge = (
             f'Bearer realm="vellum", error="insufficient_scope", scope="{required_scope}"'
         )
+
+
+class CrossSiteRequest(RequestError):
+    status = 403
+    slug = "cross-site-request"
+    title = "Cross-site browser requests may not change anything"
 
 
 class MethodNotAllowed(RequestError):

@@ -35,7 +35,7 @@ from service.errors import (
     StorageError,
     StorageUnavailable,
 )
-from service.storage.port import Upload
+from service.storage.port import ObjectInfo, Upload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -184,11 +184,46 @@ class S3ObjectStore:
             with response["Body"] as body:
                 data = body.read()
             kept = response.get("Metadata", {}).get("sha256")
-            if kept is not None and hashlib.sha256(data).hexdigest() != kept:
+            if kept is None:  # every object Vellum reads whole, Vellum wrote with one
+                raise IntegrityError(f"{key} has no SHA-256 kept with it", key=key)
+            if hashlib.sha256(data).hexdigest() != kept:
                 raise IntegrityError(f"{key} does not match the SHA-256 stored with it", key=key)
             return data
 
         return await self._run(get)
+
+    async def head(self, key: str) -> ObjectInfo:
+        full_key = self.prefix + key
+        head = await self._run(lambda: self._client.head_object(Bucket=self.bucket, Key=full_key))
+        return ObjectInfo(
+            size=int(head["ContentLength"]),
+            sha256=head.get("Metadata", {}).get("sha256"),
+            etag=str(head["ETag"]),
+        )
+
+    async def replace(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str, if_match: str
+    ) -> bool:
+        full_key = self.prefix + key
+
+        def put() -> bool:
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    Body=data,
+                    ContentType=content_type,
+                    ChecksumSHA256=base64.b64encode(sha256).decode("ascii"),
+                    IfMatch=if_match,
+                    Metadata={"sha256": sha256.hex()},
+                )
+            except botocore.exceptions.ClientError as exc:
+                if _status(exc) in (404, 412):
+                    return False
+                raise
+            return True
+
+        return await self._run(put)
 
     async def list_keys(self, prefix: str) -> list[str]:
         full_prefix = self.prefix + prefix

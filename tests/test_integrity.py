@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import hashlib
 
+import msgspec
+import pytest
+
+from service.errors import IntegrityError
+from service.jobs import model
+from service.jobs.imports import Jobs
+from service.jobs.lines import read_lines
 from service.storage.s3 import S3ObjectStore, S3Settings
+from service.web.state import IMPORT_WAKE
+from tests.test_import_isolation import put_input
+from tests.test_imports import wait_done
 from tests.test_maintenance import flip_a_bit, raw_client
+
+CHANGED = "4" * 32
+OTHER = "5" * 32
 
 TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 BODY = b"The exact bytes a newsroom sent."
@@ -73,3 +86,42 @@ async def test_a_record_without_vellums_digest_is_an_integrity_error(
     response = await client.get(f"/v1/documents/{document['id']}")
     assert response.status == 500
     assert (await response.json(content_type=None))["type"] == "/problems/integrity-error"
+
+
+async def test_an_import_whose_input_changed_fails_with_the_reason(
+    client, store: S3ObjectStore
+) -> None:  # type: ignore[no-untyped-def]
+    """The input's size was looked at, never compared with the manifest's."""
+    data = b'{"text": "One line that was there."}\n'
+    manifest = await put_input(store, CHANGED, data)
+    assert manifest.input_bytes == len(data)
+    # Another job made over the same input when it was 17 bytes longer.
+    other = msgspec.structs.replace(manifest, job=OTHER, input_bytes=len(data) + 17)
+    encoded = msgspec.json.encode(other)
+    await store.put_if_absent(
+        model.manifest_key(OTHER),
+        encoded,
+        sha256=hashlib.sha256(encoded).digest(),
+        content_type="application/json",
+    )
+    await Jobs(store).recover(OTHER)
+    client.app[IMPORT_WAKE].set()
+    status = await wait_done(client, f"/v1/imports/{OTHER}", seconds=60)
+    assert status["state"] == "failed"
+    assert "it changed" in status["error"]
+    assert status["created"] == 0
+
+
+async def test_a_window_shorter_than_asked_is_an_integrity_error(store: S3ObjectStore) -> None:
+    class Shrunk:
+        """The input as seen by a reader after someone cut it short."""
+
+        async def size(self, key: str) -> int:
+            return 100
+
+        async def get_range(self, key: str, start: int, end: int) -> bytes:
+            return b'{"text": "cut"}\n'
+
+    with pytest.raises(IntegrityError, match="changed while it was read"):
+        async for _ in read_lines(Shrunk(), "in", start=0, first_line=1, limit=1000):  # type: ignore[arg-type]
+            pass

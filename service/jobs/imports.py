@@ -256,10 +256,18 @@ class Runner:
         except ObjectNotFound:
             return await self._finish(job, checkpoint, "failed", "the job's manifest is missing")
         try:
-            await self.jobs.store.size(manifest.input_key)
+            size = await self.jobs.store.size(manifest.input_key)
         except ObjectNotFound:
             return await self._finish(
                 job, checkpoint, "failed", f"input {manifest.input_key} is missing"
+            )
+        if size != manifest.input_bytes:
+            return await self._finish(
+                job,
+                checkpoint,
+                "failed",
+                f"input {manifest.input_key} is {size} bytes, not the {manifest.input_bytes} "
+                "it had when the job was made: it changed",
             )
         lines = read_lines(
             self.jobs.store,

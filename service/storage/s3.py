@@ -257,7 +257,22 @@ class S3ObjectStore:
                 Bucket=self.bucket, Key=full_key, Range=f"bytes={start}-{end - 1}"
             )
             with response["Body"] as body:
-                return body.read()
+                data = body.read()
+            # A server that ignored the range (200, the whole object) or an object that
+            # changed under the reader must not pass for the bytes asked for.
+            status = response["ResponseMetadata"]["HTTPStatusCode"]
+            total = int(response.get("ContentRange", "/-1").rpartition("/")[2] or -1)
+            if status != 206 and not (status == 200 and start == 0 and len(data) == end):
+                raise IntegrityError(
+                    f"{key}: a range read of bytes {start}-{end - 1} got HTTP {status}",
+                    key=key,
+                )
+            if len(data) != min(end, total if total >= 0 else end) - start:
+                raise IntegrityError(
+                    f"{key}: a range read of bytes {start}-{end - 1} got {len(data)} bytes",
+                    key=key,
+                )
+            return data
 
         if end <= start:
             return b""

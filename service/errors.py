@@ -3,6 +3,8 @@
     VellumError                      500 internal-error
     ├── ConfigError                  (start-up) bad configuration
     ├── EmbeddedStorageError         (start-up) the embedded S3 server cannot run
+    ├── UnsafeStorage                (start-up) the endpoint lacks a guarantee the write
+    │                                    protocol relies on (SPEC §2)
     ├── StorageError                 500 storage-error
     │   ├── StorageUnavailable       503 storage-unavailable
     │   ├── ObjectNotFound           404 not-found (translated by callers)
@@ -83,6 +85,11 @@ class ConfigError(VellumError):
 class EmbeddedStorageError(VellumError):
     slug = "embedded-storage-error"
     title = "The embedded S3 server could not run"
+
+
+class UnsafeStorage(VellumError):
+    slug = "unsafe-storage"
+    title = "The S3 endpoint lacks a guarantee Vellum relies on"
 
 
 class StorageError(VellumError):

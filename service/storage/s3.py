@@ -34,6 +34,7 @@ from service.errors import (
     PayloadTooLarge,
     StorageError,
     StorageUnavailable,
+    UnsafeStorage,
 )
 from service.storage.port import ObjectInfo, Upload
 
@@ -105,6 +106,10 @@ def _send_without_expect(request: AWSRequest, **_: object) -> None:
     is at most VELLUM_MAX_BODY_BYTES (5 MiB), so it goes at once. (Not signed: SigV4
     leaves `Expect` out.)"""
     del request.headers["Expect"]
+
+
+PROTOCOL_PROBE_KEY = "_vellum/protocol-probe/conditional-create"
+CHECKSUM_PROBE_KEY = "_vellum/protocol-probe/checksum"
 
 
 class S3ObjectStore:
@@ -364,11 +369,54 @@ class S3ObjectStore:
         await self._run(lambda: self._client.head_bucket(Bucket=self.bucket))
 
     async def ensure_bucket(self) -> None:
-        """Create the bucket if it does not exist yet."""
+        """Create the bucket if it does not exist yet, then prove the endpoint keeps the
+        write protocol's guarantees (`prove_guarantees`)."""
         try:
             await self.check()
         except ObjectNotFound:
             await self._run(lambda: self._client.create_bucket(Bucket=self.bucket))
+        await self.prove_guarantees()
+
+    async def prove_guarantees(self) -> None:
+        """SPEC §2: a second conditional create of one key is refused (412), and a body
+        whose SHA-256 does not match its checksum header is refused (400). An endpoint
+        that fails either would silently overwrite or keep corrupt bytes: UnsafeStorage,
+        naming the guarantee. Two fixed probe keys, written again at every start."""
+        body = b"vellum write-protocol probe"
+        digest = hashlib.sha256(body).digest()
+        await self.put_if_absent(PROTOCOL_PROBE_KEY, body, sha256=digest, content_type="text/plain")
+        if await self.put_if_absent(
+            PROTOCOL_PROBE_KEY, body, sha256=digest, content_type="text/plain"
+        ):
+            raise UnsafeStorage(
+                f"the S3 endpoint {self.settings.endpoint} accepted a second conditional "
+                "create of one key (If-None-Match: * must get 412): it would silently "
+                "overwrite archived objects, so Vellum refuses it"
+            )
+        wrong = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode("ascii")
+        full_key = self.prefix + CHECKSUM_PROBE_KEY
+
+        def put_wrong_checksum() -> int:
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    Body=body,
+                    ContentType="text/plain",
+                    ChecksumSHA256=wrong,
+                    Metadata={"sha256": digest.hex()},
+                )
+            except botocore.exceptions.ClientError as exc:
+                return _status(exc)
+            return 200
+
+        status = await self._run(put_wrong_checksum)
+        if status != 400:
+            raise UnsafeStorage(
+                f"the S3 endpoint {self.settings.endpoint} answered HTTP {status} to a body "
+                "whose SHA-256 does not match its x-amz-checksum-sha256 (it must refuse it "
+                "with 400): it would keep corrupt bytes, so Vellum refuses it"
+            )
 
 
 def _status(exc: botocore.exceptions.ClientError) -> int:

@@ -1,6 +1,7 @@
 """Running import jobs: the same code for the HTTP workers and `vellum import`.
 
-A job reads its input in chunks of `CHUNK_LINES` lines. Each line goes through the same
+A job reads its input in chunks of `CHUNK_LINES` lines or `CHUNK_BYTES` bytes of lines,
+whichever comes first. Each line goes through the same
 path as a JSON POST (`submission.from_json_document`, then `Ingestor.ingest`), so ids,
 deduplication and records are the same as over HTTP. A bad line becomes an entry of the
 job's errors, `{"line": n, "problem": {...}}`, and never stops the job. After each chunk
@@ -53,6 +54,9 @@ from service.submission import Submission
 log = structlog.get_logger("vellum.imports")
 
 CHUNK_LINES = 500
+# A chunk also ends once its lines hold this many bytes: 500 lines of up to 5 MiB each
+# (plus what they decode to) would not fit a 512 MiB pod.
+CHUNK_BYTES = 16 * 1024 * 1024
 _encoder = msgspec.json.Encoder()
 _manifest_decoder = msgspec.json.Decoder(model.Manifest)
 _checkpoint_decoder = msgspec.json.Decoder(model.Checkpoint)
@@ -278,9 +282,12 @@ class Runner:
         )
         chunk: list[Line] = []
         try:
+            held = 0  # bytes of the lines in `chunk`
             async for line in lines:
                 chunk.append(line)
-                if len(chunk) == CHUNK_LINES:
+                held += len(line.data or b"")
+                if len(chunk) == CHUNK_LINES or held >= CHUNK_BYTES:
+                    held = 0
                     if await self.jobs.cancelled(job):
                         return await self._finish(job, checkpoint, "cancelled")
                     checkpoint = await self._chunk(job, manifest, checkpoint, chunk)

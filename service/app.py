@@ -58,6 +58,7 @@ def create_app(config: Config, *, store: BulkStore | None = None) -> web.Applica
     app[CONFIG] = config
     app[LIFECYCLE] = Lifecycle()
     app[METRICS] = Metrics(shared_metrics_dir())
+    app[health.READINESS] = health.Readiness()
     if config.keys_file is not None:
         app[KEYS_FILE] = KeysFile(config.keys_file)
         app[SCRYPT_SLOT] = asyncio.Lock()

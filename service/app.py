@@ -24,7 +24,8 @@ from service.web import openapi
 from service.web.auth import authenticate
 from service.web.endpoints import ROUTES
 from service.web.lifecycle import Lifecycle
-from service.web.middlewares import load_shedding, problems, request_context
+from service.web.middlewares import load_shedding, problems, request_context, same_site_writes
+from service.web.readiness import Readiness
 from service.web.typedefs import (
     CONFIG,
     IMPORT_WAKE,
@@ -32,6 +33,7 @@ from service.web.typedefs import (
     LIFECYCLE,
     METRICS,
     OPENAPI,
+    READINESS,
     SCRYPT_SLOT,
     SERVICES,
 )
@@ -40,7 +42,7 @@ from service.web.typedefs import (
 def create_app(config: Config, *, store: BulkStore | None = None) -> web.Application:
     """The Vellum application. Pass `store` to use an already open storage adapter."""
     app = web.Application(
-        middlewares=[request_context, authenticate, problems, load_shedding],
+        middlewares=[request_context, authenticate, problems, same_site_writes, load_shedding],
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config
@@ -48,6 +50,7 @@ def create_app(config: Config, *, store: BulkStore | None = None) -> web.Applica
     app[METRICS] = Metrics(shared_metrics_dir())
     app[IMPORT_WAKE] = asyncio.Event()
     app[OPENAPI] = openapi.encoded(ROUTES)
+    app[READINESS] = Readiness()
     if config.keys_file is not None:
         app[KEYS_FILE] = KeysFile(config.keys_file)
         app[SCRYPT_SLOT] = asyncio.Lock()

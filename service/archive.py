@@ -5,7 +5,10 @@
 
 Knows keys and encodings; knows nothing of HTTP. Translates the store's ObjectNotFound
 into DocumentNotFound / VersionNotFound, and checks every original it reads against
-the digest its record names.
+the digest its record names. An original that exists already when it is stored is
+read back and hashed before it is reused (one GET per duplicate); one that fails (other
+bytes, no SHA-256 kept with it) is repaired by a replace conditional on its ETag, never
+silently reused.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 
 import msgspec
+import structlog
 
 from service import ids
 from service.errors import (
@@ -26,6 +30,7 @@ from service.storage.port import ObjectStore
 from service.types import Record, record_decoder, record_encoder
 
 RECORD_MEDIA_TYPE = APPLICATION_JSON
+log = structlog.get_logger("vellum")
 
 
 class StoredRecord(msgspec.Struct, frozen=True):
@@ -43,8 +48,27 @@ class Archive:
     async def put_original(self, data: bytes, *, sha256: bytes, media_type: str) -> str:
         """Store an original unless the same bytes are archived already; return its key."""
         key = ids.original_key(sha256.hex())
-        await self.store.put_if_absent(key, data, sha256=sha256, content_type=media_type)
-        return key
+        for _ in range(3):
+            if await self.store.put_if_absent(key, data, sha256=sha256, content_type=media_type):
+                return key
+            try:  # reused only once its bytes are read back and match
+                intact = hashlib.sha256(await self.store.get(key)).digest() == sha256
+            except IntegrityError:
+                intact = False
+            except ObjectNotFound:
+                continue  # deleted since: create it again
+            if intact:
+                return key
+            try:
+                found = await self.store.head(key)
+            except ObjectNotFound:
+                continue
+            log.error("original_repaired", key=key, size=found.size, kept_sha256=found.sha256)
+            if await self.store.replace(
+                key, data, sha256=sha256, content_type=media_type, if_match=found.etag
+            ):
+                return key
+        raise IntegrityError(f"{key} keeps changing under Vellum; it cannot be stored", key=key)
 
     async def put_record(self, record: Record) -> bool:
         """Create one record version. False if that version exists already."""

@@ -73,7 +73,9 @@ async def open_services(
             adapter, description = store, f"storage: {type(store).__name__}"
         measured = MeteredStore(adapter, metrics)
         archive = Archive(measured)
-        analyzer = await stack.enter_async_context(Analyzer(processes))
+        analyzer = await stack.enter_async_context(
+            Analyzer(processes, timeout_seconds=config.analysis_timeout_seconds)
+        )
         ingestor = Ingestor(archive, analyzer)
         jobs = Jobs(measured)
         yield Services(

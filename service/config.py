@@ -26,6 +26,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     workers: int = 1
     # Processes that run the normalizer beside each server process (0: in-process).
     analysis_processes: int = 1
+    # The analysis deadline: this many seconds per MiB of text (per 2**20 characters),
+    # and at least this many. Past it the analysis process is killed and replaced and the
+    # request gets 503 analysis-timeout (service.analysis).
+    analysis_timeout_seconds: float = 5.0
     # API keys (service.keys): when set, every route but health, metrics and the OpenAPI
     # document needs `Authorization: Bearer <key>` with the route's scope.
     keys_file: Path | None = None
@@ -94,6 +98,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         for name, least in _AT_LEAST.items():
             if getattr(self, name) < least:
                 problems.append(f"VELLUM_{name.upper()} must be at least {least}")
+        if self.analysis_timeout_seconds <= 0:
+            problems.append("VELLUM_ANALYSIS_TIMEOUT_SECONDS must be more than 0")
         if self.header_timeout_seconds <= 0:
             problems.append("VELLUM_HEADER_TIMEOUT_SECONDS must be more than 0")
         if self.log_format not in {"auto", "json", "console"}:

@@ -3,11 +3,15 @@
     VellumError                      500 internal-error
     ├── ConfigError                  (start-up) bad configuration
     ├── EmbeddedStorageError         (start-up) the embedded S3 server cannot run
+    ├── UnsafeStorage                (start-up) the endpoint lacks a guarantee the write
+    │                                    protocol relies on (SPEC §2)
     ├── StorageError                 500 storage-error
     │   ├── StorageUnavailable       503 storage-unavailable
     │   ├── ObjectNotFound           404 not-found (translated by callers)
     │   └── IntegrityError           500 integrity-error (stored bytes fail their digest)
     ├── AnalysisFailed               500 analysis-failed (the normalizer's process died)
+    ├── AnalysisTimeout              503 analysis-timeout (past the analysis deadline;
+    │                                    carries limit_seconds)
     ├── ServiceUnavailable           503 draining
     │   └── Overloaded               503 overloaded (too much work in flight)
     └── RequestError                 4xx: the client's request is at fault
@@ -20,6 +24,8 @@
         │   └── RequestTimeout       408 request-timeout (body too slow; carries limit_seconds)
         ├── Unauthorized             401 unauthorized (carries the WWW-Authenticate challenge)
         ├── Forbidden                403 forbidden (carries required_scope)
+        ├── CrossSiteRequest         403 cross-site-request (a browser sent it from
+        │                                another site)
         ├── NotFound                 404 not-found
         │   ├── DocumentNotFound     404 document-not-found
         │   └── VersionNotFound      404 version-not-found
@@ -81,6 +87,11 @@ class EmbeddedStorageError(VellumError):
     title = "The embedded S3 server could not run"
 
 
+class UnsafeStorage(VellumError):
+    slug = "unsafe-storage"
+    title = "The S3 endpoint lacks a guarantee Vellum relies on"
+
+
 class StorageError(VellumError):
     slug = "storage-error"
     title = "Storage error"
@@ -106,6 +117,12 @@ class IntegrityError(StorageError):
 class AnalysisFailed(VellumError):
     slug = "analysis-failed"
     title = "The text could not be analysed"
+
+
+class AnalysisTimeout(VellumError):
+    status = 503
+    slug = "analysis-timeout"
+    title = "The text was not analysed within its deadline"
 
 
 class ServiceUnavailable(VellumError):
@@ -197,6 +214,12 @@ class Forbidden(RequestError):
         self.challenge = (
             f'Bearer realm="vellum", error="insufficient_scope", scope="{required_scope}"'
         )
+
+
+class CrossSiteRequest(RequestError):
+    status = 403
+    slug = "cross-site-request"
+    title = "Cross-site browser requests may not change anything"
 
 
 class MethodNotAllowed(RequestError):

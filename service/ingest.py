@@ -1,9 +1,10 @@
 """The ingest service: the write protocol of a verified submission.
 
 1. (done by `service.submission`) the request is verified; nothing is written otherwise;
-2. the original is stored content-addressed, as a conditional create the server checks
-   against our SHA-256; an original that exists already is reused; meanwhile the text is
-   analysed (`service.analysis`);
+2. the text is analysed (`service.analysis`), then the original is stored
+   content-addressed, as a conditional create the server checks against our SHA-256; an
+   original that exists already is reused. The analysis comes first so that one that
+   fails (its deadline passed, its process died) leaves nothing in storage;
 3. the record, which names the original's digest, is stored as a conditional create:
    only the record makes the document visible;
 4. the caller answers 201 only after both calls returned.
@@ -15,7 +16,6 @@ that won the race) the stored record is returned with `created=False`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -76,17 +76,13 @@ class Ingestor:
         document_id = document_id_of(submission)
         received_at = self.clock()
         title = submission.source.title if submission.source else None
-        # The text is analysed (in another process, see service.analysis) while the
-        # original is stored.
-        analysis = asyncio.ensure_future(self.analyzer.analyze(submission.text, title))
-        try:
-            key = await self.archive.put_original(
-                submission.original, sha256=submission.sha256, media_type=submission.media_type
-            )
-        except BaseException:
-            analysis.cancel()
-            raise
-        record = build_record(document_id, submission, key, arrival, received_at, await analysis)
+        # Analysed first (in another process, see service.analysis): an analysis that
+        # fails must leave no original behind.
+        analysis = await self.analyzer.analyze(submission.text, title)
+        key = await self.archive.put_original(
+            submission.original, sha256=submission.sha256, media_type=submission.media_type
+        )
+        record = build_record(document_id, submission, key, arrival, received_at, analysis)
         if await self.archive.put_record(record):
             return IngestOutcome(created=True, record=record)
         return IngestOutcome(created=False, record=await self.archive.record(document_id, 1))

@@ -11,7 +11,12 @@ The keys file (VELLUM_KEYS_FILE) holds one JSON object per line and never the ke
 `hmac.compare_digest`. Key ids are public, so a client may send a known id with wrong
 secrets to make the server run scrypt: `FailedAttempts` refuses a key id's unverified
 tokens for a while after `FAILURES_ALLOWED` wrong secrets within `FAILURE_WINDOW_SECONDS`
-(tokens verified before still pass), and the web layer runs one scrypt at a time.
+(tokens verified before still pass). An attempt is reserved before its scrypt runs and
+counts against that allowance until it is known to be right, so however many arrive at
+once, at most `FAILURES_ALLOWED` scrypts run for one key id per window. The web layer
+runs one scrypt at a time and lets at most `MAX_UNVERIFIED_WAITING` tokens wait for it.
+Every entry is checked when the file loads (id, hex salt and hash, scrypt parameters
+within bounds, no id twice): a malformed entry is a start-up error naming its line.
 Blank lines are ignored; deleting a line (`vellum keys revoke ID`)
 revokes that key. A server notices a changed keys file within `RELOAD_SECONDS` and loads it
 again (`KeysFile`); a file that does not load leaves the keys in use as they were. A
@@ -48,6 +53,10 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB of memory per hash
 RELOAD_SECONDS = 1.0  # the keys file is looked at (one stat) at most this often
 FAILURES_ALLOWED = 10  # wrong secrets per key id within the window, then 429
 FAILURE_WINDOW_SECONDS = 60.0
+MAX_UNVERIFIED_WAITING = 32  # tokens waiting for scrypt at once, then 503
+SCRYPT_MAX_MEMORY = 64 * 1024 * 1024
+_KEY_ID = re.compile(r"[a-z2-7]{8}")
+_HEX = re.compile(r"(?:[0-9a-f]{2})+")
 _TOKEN = re.compile(r"vk_([a-z2-7]{8})_([a-z2-7]{52})")
 
 
@@ -68,6 +77,23 @@ class KeyEntry(msgspec.Struct, frozen=True, kw_only=True):
         """`admin` implies every scope."""
         return scope in self.scopes or "admin" in self.scopes
 
+    def problem(self) -> str | None:
+        """What is wrong with this entry, or None: checked when the file loads, so a bad
+        entry is a start-up error rather than a 500 when its key is used."""
+        if not _KEY_ID.fullmatch(self.id):
+            return "id must be 8 characters of a-z and 2-7"
+        if not self.scopes:
+            return "scopes must name at least one scope"
+        if not _HEX.fullmatch(self.salt) or len(self.salt) < 16:
+            return "salt must be at least 8 bytes of lowercase hex"
+        if not _HEX.fullmatch(self.hash) or not 32 <= len(self.hash) <= 128:
+            return "hash must be 16-64 bytes of lowercase hex"
+        if self.n < 2 or self.n & (self.n - 1) or not 1 <= self.r <= 64 or not 1 <= self.p <= 16:
+            return "scrypt needs n a power of 2 (at least 2), r 1-64, p 1-16"
+        if 128 * self.r * (self.n + self.p + 2) > SCRYPT_MAX_MEMORY:
+            return f"scrypt parameters need more than {SCRYPT_MAX_MEMORY // 2**20} MiB"
+        return None
+
     def matches(self, secret: str) -> bool:
         expected = bytes.fromhex(self.hash)
         derived = _scrypt(secret, bytes.fromhex(self.salt), self.n, self.r, self.p, len(expected))
@@ -80,7 +106,7 @@ _decoder = msgspec.json.Decoder(KeyEntry)
 
 def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int, size: int = 32) -> bytes:
     return hashlib.scrypt(
-        secret.encode(), salt=salt, n=n, r=r, p=p, dklen=size, maxmem=64 * 1024 * 1024
+        secret.encode(), salt=salt, n=n, r=r, p=p, dklen=size, maxmem=SCRYPT_MAX_MEMORY
     )
 
 
@@ -140,6 +166,7 @@ class KeysFile:
         self.path = path
         self.clock = clock
         self.failures = FailedAttempts(clock)
+        self.waiting = 0  # unverified tokens waiting for scrypt (kept by the web layer)
         self._version = _file_version(path)
         self._keyring = load_keys(path)  # a ConfigError at start-up
         self._checked_at = clock()
@@ -167,18 +194,47 @@ class FailedAttempts:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._times: dict[str, collections.deque[float]] = {}
+        self._pending: dict[str, int] = {}  # attempts reserved, their scrypt not done
 
     def retry_after(self, key_id: str) -> float | None:
         """Seconds until `key_id` may be tried again, or None if it may be tried now."""
-        times = self._times.get(key_id)
-        if times is None or len(times) < FAILURES_ALLOWED:
+        times = self._recent(key_id)
+        if len(times) + self._pending.get(key_id, 0) < FAILURES_ALLOWED:
             return None
-        wait = times[0] + FAILURE_WINDOW_SECONDS - self.clock()
-        return wait if wait > 0 else None
+        if not times:  # every attempt allowed is being checked: they settle in moments
+            return 1.0
+        return max(times[0] + FAILURE_WINDOW_SECONDS - self.clock(), 1.0)
+
+    def reserve(self, key_id: str) -> float | None:
+        """Take one of `key_id`'s attempts before its scrypt runs: None when taken (then
+        call `settle`), else the seconds until one may be taken."""
+        wait = self.retry_after(key_id)
+        if wait is None:
+            self._pending[key_id] = self._pending.get(key_id, 0) + 1
+        return wait
+
+    def settle(self, key_id: str, *, failed: bool) -> None:
+        """The end of a reserved attempt: a wrong secret counts for the window."""
+        left = self._pending.get(key_id, 0) - 1
+        if left > 0:
+            self._pending[key_id] = left
+        else:
+            self._pending.pop(key_id, None)
+        if failed:
+            self.failed(key_id)
 
     def failed(self, key_id: str) -> None:
         times = self._times.setdefault(key_id, collections.deque(maxlen=FAILURES_ALLOWED))
         times.append(self.clock())
+
+    def _recent(self, key_id: str) -> collections.deque[float]:
+        times = self._times.get(key_id)
+        if times is None:
+            return collections.deque()
+        horizon = self.clock() - FAILURE_WINDOW_SECONDS
+        while times and times[0] <= horizon:
+            times.popleft()
+        return times
 
 
 def _file_version(path: Path) -> tuple[int, int, int]:
@@ -194,14 +250,20 @@ def load_keys(path: Path, previous: Keyring | None = None) -> Keyring:
         lines = path.read_bytes().splitlines()
     except OSError as exc:
         raise ConfigError(f"VELLUM_KEYS_FILE: cannot read {path}: {exc.strerror}") from exc
-    entries = []
+    entries: list[KeyEntry] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            entries.append(_decoder.decode(line))
+            entry = _decoder.decode(line)
         except msgspec.DecodeError as exc:
             raise ConfigError(f"VELLUM_KEYS_FILE: {path} line {number}: {exc}") from exc
+        problem = entry.problem()
+        if problem is None and any(seen.id == entry.id for seen in entries):
+            problem = f"key id {entry.id} is on an earlier line too"
+        if problem is not None:
+            raise ConfigError(f"VELLUM_KEYS_FILE: {path} line {number}: {problem}")
+        entries.append(entry)
     return Keyring(entries, previous)
 
 

@@ -25,12 +25,23 @@ from service.errors import (
     NestingTooDeep,
     UnknownField,
 )
-from service.types import DocumentIn, Source
+from service.types import Source
 
-_decoder = msgspec.json.Decoder(DocumentIn)
+
+class _DocumentWire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`DocumentIn` as it is read: `metadata` kept as its raw JSON bytes, so its size is
+    checked before it is decoded (64 KiB of `[[],[],…]` decodes to 1.35 MiB of objects;
+    a 5 MiB body of it to about 100 MiB)."""
+
+    text: str
+    source: Source | None = None
+    metadata: msgspec.Raw = msgspec.Raw()
+
+
+_decoder = msgspec.json.Decoder(_DocumentWire)
+_metadata_decoder = msgspec.json.Decoder(dict[str, Any] | None)
 _JSON_CHARSET = media.resolve_charset(media.DEFAULT_CHARSET)
 MAX_METADATA_DEPTH = 32  # levels of objects and arrays inside `metadata`
-_metadata_encoder = msgspec.json.Encoder()
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `(?P<field>[^`]*)`")
 _MISSING_FIELD = re.compile(r"Object missing required field `(?P<field>[^`]*)`")
@@ -73,15 +84,7 @@ def from_json_document(body: bytes, *, max_metadata_bytes: int) -> Submission:
     media.decode(body, _JSON_CHARSET)
     document = _decode_document(body)
     _require_text(document.text)
-    if document.metadata is not None:
-        _require_shallow(document.metadata)
-        size = len(_metadata_encoder.encode(document.metadata))
-        if size > max_metadata_bytes:
-            raise MetadataTooLarge(
-                f"metadata is {size} bytes as JSON; the limit is {max_metadata_bytes}",
-                field="metadata",
-                limit_bytes=max_metadata_bytes,
-            )
+    metadata = _metadata(document.metadata, max_metadata_bytes)
     original = document.text.encode("utf-8")
     return Submission(
         original=original,
@@ -89,8 +92,37 @@ def from_json_document(body: bytes, *, max_metadata_bytes: int) -> Submission:
         charset=_JSON_CHARSET,
         text=document.text,
         source=document.source,
-        metadata=document.metadata,
+        metadata=metadata,
     )
+
+
+def _metadata(raw: msgspec.Raw, max_metadata_bytes: int) -> dict[str, Any] | None:
+    """The metadata, decoded only once its size as compact JSON is within the limit
+    (measured on the bytes, whitespace removed, without building any object)."""
+    size = len(raw)
+    if size > max_metadata_bytes:
+        size = len(msgspec.json.format(raw, indent=-1))
+    if size > max_metadata_bytes:
+        raise MetadataTooLarge(
+            f"metadata is {size} bytes as JSON; the limit is {max_metadata_bytes}",
+            field="metadata",
+            limit_bytes=max_metadata_bytes,
+        )
+    if not raw:
+        return None
+    try:
+        metadata = _metadata_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InvalidDocument(f"'metadata': {_PATH.sub('', str(exc))}", field="metadata") from exc
+    except RecursionError:
+        raise NestingTooDeep(
+            "the JSON is nested too deeply to read",
+            field="metadata",
+            limit_depth=MAX_METADATA_DEPTH,
+        ) from None
+    if metadata is not None:
+        _require_shallow(metadata)
+    return metadata
 
 
 def _require_shallow(metadata: dict[str, Any]) -> None:
@@ -121,7 +153,7 @@ def _require_text(text: str) -> None:
         )
 
 
-def _decode_document(body: bytes) -> DocumentIn:
+def _decode_document(body: bytes) -> _DocumentWire:
     try:
         return _decoder.decode(body)
     except msgspec.ValidationError as exc:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from service.analysis import Analyzer
-from service.errors import AnalysisFailed
-from service.normalize import analyze
+from service.config import Config
+from service.errors import AnalysisFailed, AnalysisTimeout
+from service.normalize import Analysis, analyze
+from service.storage.s3 import S3ObjectStore
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 TEXTS = [
@@ -129,3 +134,106 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# A text today's normalizer needs seconds for (quadratic in its length): a stand-in for any
+# input that holds an analysis process too long.
+SLOW_TEXT = " 'a" * 4000
+
+
+async def test_an_analysis_past_its_deadline_is_killed_and_the_others_go_on() -> None:
+    async with Analyzer(2, timeout_seconds=1.0) as analyzer:
+        before = child_pids(analyzer)
+        slow = asyncio.ensure_future(analyzer.analyze(SLOW_TEXT, None))
+        others = [await analyzer.analyze(text, None) for text in TEXTS[:3]]
+        assert others == [analyze(text, None) for text in TEXTS[:3]]
+        with pytest.raises(AnalysisTimeout) as raised:
+            await slow
+        assert raised.value.status == 503
+        assert raised.value.extensions["limit_seconds"] == 1.0
+        for pid in before:  # killed, and reaped by concurrent.futures
+            await _until(lambda pid=pid: not _alive(pid))
+        assert await analyzer.analyze(TEXTS[0], None) == analyze(TEXTS[0], None)
+        assert not set(child_pids(analyzer)) & set(before)
+
+
+def test_the_deadline_grows_with_the_text() -> None:
+    analyzer = Analyzer(0, timeout_seconds=2.0)
+    assert analyzer.deadline("short") == 2.0
+    assert analyzer.deadline("x" * 3 * 1024 * 1024) == 6.0
+
+
+class GatedAnalysis:
+    """Stands in for the normalizer in this process: blocks until the gate opens."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.gate = threading.Event()
+        self.finished = threading.Event()
+
+    def __call__(self, text: str, title: str | None) -> Analysis:
+        self.started.set()
+        self.gate.wait(30)  # a hang guard only
+        self.finished.set()
+        return analyze("x", title)
+
+
+async def test_without_processes_a_long_text_leaves_the_event_loop_free(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gated = GatedAnalysis()
+    monkeypatch.setattr("service.analysis.analyze", gated)
+    async with Analyzer(0) as analyzer:
+        task = asyncio.ensure_future(analyzer.analyze(SLOW_TEXT, None))
+        await _until(gated.started.is_set)
+        assert not gated.finished.is_set()  # this loop runs while the analysis does
+        gated.gate.set()
+        await task
+
+
+async def test_without_processes_the_deadline_still_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gated = GatedAnalysis()
+    monkeypatch.setattr("service.analysis.analyze", gated)
+    try:
+        async with Analyzer(0, timeout_seconds=0.2) as analyzer:
+            with pytest.raises(AnalysisTimeout):
+                await analyzer.analyze(SLOW_TEXT, None)
+            assert not gated.finished.is_set()
+    finally:
+        gated.gate.set()
+
+
+async def test_a_request_past_the_deadline_gets_503_and_stores_nothing(
+    make_client, store: S3ObjectStore
+) -> None:  # type: ignore[no-untyped-def]
+    config = Config(analysis_processes=2, analysis_timeout_seconds=1.0)
+    client = await make_client(store, config)
+    slow = asyncio.ensure_future(
+        client.post("/v1/documents", data=SLOW_TEXT.encode(), headers=TEXT_PLAIN)
+    )
+    served = await client.post("/v1/documents", data=b"Served meanwhile.", headers=TEXT_PLAIN)
+    assert served.status == 201
+    kept = await store.list_keys("")
+    response = await slow
+    assert response.status == 503
+    assert response.headers["Retry-After"].isdigit()
+    problem = await response.json()
+    assert problem["type"] == "/problems/analysis-timeout"
+    assert problem["limit_seconds"] == 1.0
+    assert await store.list_keys("") == kept  # nothing of the slow request stored
+    again = await client.post("/v1/documents", data=b"And after.", headers=TEXT_PLAIN)
+    assert again.status == 201
+
+
+TEXT_PLAIN = {"Content-Type": "text/plain; charset=utf-8"}
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Wait for `condition`, with a generous bound as a hang guard only."""
+    async with asyncio.timeout(30):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.01)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,6 +16,7 @@ import msgspec
 import pytest
 
 import service.keys
+from service.app import create_app
 from service.commands import check_bind
 from service.config import Config
 from service.errors import ConfigError
@@ -367,3 +369,71 @@ def test_openapi_documents_the_bearer_scheme_and_each_scope() -> None:
     for path in OPEN_PATHS:
         assert paths[path]["get"]["security"] == []
         assert "401" not in paths[path]["get"]["responses"]
+
+
+async def test_a_burst_of_wrong_secrets_runs_no_more_scrypts_than_allowed(
+    authed, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """300 wrong secrets for one key id at once: the throttle used to look before its
+    lock and count after scrypt, so 109 scrypts ran where 10 are allowed."""
+    runs = []
+    matches = service.keys.KeyEntry.matches
+    monkeypatch.setattr(
+        service.keys.KeyEntry, "matches", lambda entry, s: runs.append(1) or matches(entry, s)
+    )
+    wrong = f"vk_{keys.id(keys.ingest)}_{'a' * 52}"
+    answers = await asyncio.gather(*(post_article(authed, wrong) for _ in range(300)))
+    statuses = [answer.status for answer in answers]
+    assert set(statuses) <= {401, 429, 503}
+    assert len(runs) <= service.keys.FAILURES_ALLOWED, len(runs)
+    assert statuses.count(401) == len(runs)
+    for answer in answers:
+        if answer.status in (429, 503):
+            assert int(answer.headers["Retry-After"]) >= 1
+
+
+async def test_unverified_tokens_beyond_the_queue_bound_get_503(
+    authed, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service.keys, "MAX_UNVERIFIED_WAITING", 2)
+    ids = [keys.id(key) for key in (keys.ingest, keys.read, keys.admin)]
+    answers = await asyncio.gather(
+        *(post_article(authed, f"vk_{key_id}_{'b' * 52}") for key_id in ids for _ in range(3))
+    )
+    statuses = sorted(answer.status for answer in answers)
+    assert 503 in statuses
+    assert statuses.count(401) <= 2 * 3  # scrypt ran only for tokens let into the queue
+    overloaded = next(answer for answer in answers if answer.status == 503)
+    assert (await overloaded.json())["type"] == "/problems/overloaded"
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"hash": "zz"}, "hash must be"),
+        ({"salt": "not hex"}, "salt must be"),
+        ({"n": 1000}, "power of 2"),
+        ({"n": 2**24}, "MiB"),
+        ({"id": "UPPER123"}, "id must be"),
+        ({"scopes": []}, "at least one scope"),
+    ],
+)
+def test_a_malformed_keys_entry_is_a_start_up_error_naming_its_line(
+    tmp_path: Path, keys: Keys, change: dict[str, Any], complaint: str
+) -> None:
+    """Such entries used to load and then make a request with that key a 500."""
+    first, *rest = keys.path.read_text().splitlines()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([first, json.dumps({**json.loads(rest[0]), **change})]) + "\n")
+    with pytest.raises(ConfigError, match=f"line 2: .*{re.escape(complaint)}"):
+        KeysFile(bad)
+    with pytest.raises(ConfigError, match="line 2"):
+        create_app(Config(keys_file=bad))
+
+
+def test_a_key_id_twice_in_the_keys_file_is_a_start_up_error(tmp_path: Path, keys: Keys) -> None:
+    first = keys.path.read_text().splitlines()[0]
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(f"{first}\n{first}\n")
+    with pytest.raises(ConfigError, match=r"line 2: key id .* earlier line"):
+        load_keys(twice)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -105,3 +109,57 @@ def test_a_second_server_on_one_data_dir_is_refused(tmp_path: Path) -> None:
     finally:
         first.stop()
     assert not (tmp_path / "s3" / "weed.pid").exists()
+
+
+def _http(url: str, data: bytes | None = None, method: str = "GET") -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_the_internal_ports_refuse_requests_without_the_signing_key(tmp_path: Path) -> None:
+    """Only the S3 port checks credentials; the filer and volume HTTP ports answered
+    anyone on the machine (read, overwrite, delete any object) before they were signed."""
+    server = EmbeddedS3(tmp_path, bucket="private")
+    settings = server.start()
+    store = S3ObjectStore(settings)
+    try:
+        asyncio.run(server.wait_ready(store))
+        body = b"archived bytes"
+        asyncio.run(
+            store.put_if_absent(
+                "doc", body, sha256=hashlib.sha256(body).digest(), content_type="text/plain"
+            )
+        )
+        filer = f"http://127.0.0.1:{server.ports['filer.port']}"
+        assert _http(f"{filer}/buckets/private/doc")[0] == 401
+        assert _http(f"{filer}/buckets/private/")[0] == 401
+        assert _http(f"{filer}/buckets/private/doc", b"overwritten", "PUT")[0] == 401
+        assert _http(f"{filer}/buckets/private/doc", method="DELETE")[0] == 401
+        master = f"http://127.0.0.1:{server.ports['master.port']}"
+        status, assigned = _http(f"{master}/dir/assign")
+        assert status == 200
+        assert "auth" not in json.loads(assigned)  # no token for whoever asks
+        volume = f"http://127.0.0.1:{server.ports['volume.port']}"
+        fid = json.loads(assigned)["fid"]
+        form = (
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\n'
+            b"planted\r\n--b--\r\n"
+        )
+        upload = urllib.request.Request(
+            f"{volume}/{fid}",
+            data=form,
+            method="POST",
+            headers={"Content-Type": "multipart/form-data; boundary=b"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(upload, timeout=10)
+        assert refused.value.code == 401
+        assert _http(f"{volume}/{fid}")[0] == 401
+        assert asyncio.run(store.get("doc")) == body  # S3 itself is unaffected
+    finally:
+        store.close()
+        server.stop()

@@ -6,12 +6,14 @@ to fail exactly between the two writes of one request); everything else is real.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import msgspec
 
 from service.errors import StorageUnavailable
 from service.storage.s3 import S3ObjectStore, S3Settings
+from service.web.typedefs import SERVICES
 from tests.conftest import all_keys
 
 
@@ -119,7 +121,7 @@ async def test_ready_means_writes_work_after_a_write_failed(make_client, store) 
     assert not_ready.status == 503  # the bucket answers, but writes fail
     assert (await not_ready.json(content_type=None))["type"] == "/problems/storage-unavailable"
     refusing.refusing = False
-    assert (await client.get("/readyz")).status == 200  # its probe write succeeded
+    await until_ready(client)  # its probe write succeeded (readiness is reused a second)
     probes = [key for key in await all_keys(store) if key.startswith("_vellum/readiness/")]
     assert len(probes) == 1
     assert (await client.post("/v1/documents", data=b"Taken.", headers=text)).status == 201
@@ -140,3 +142,60 @@ async def test_a_corrupted_original_is_an_integrity_error_not_wrong_bytes(client
     assert response.status == 500
     assert (await response.json(content_type=None))["type"] == "/problems/integrity-error"
     assert b"Evil" not in await response.read()
+
+
+class CountingRefusals(RefusingWrites):
+    """RefusingWrites that also refuses replaces and counts the calls probes make."""
+
+    def __init__(self, inner: S3ObjectStore) -> None:
+        super().__init__(inner)
+        self.calls = 0
+
+    async def put_if_absent(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str
+    ) -> bool:
+        self.calls += 1
+        return await super().put_if_absent(key, data, sha256=sha256, content_type=content_type)
+
+    async def replace(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str, if_match: str
+    ) -> bool:
+        self.calls += 1
+        if self.refusing:
+            raise StorageUnavailable("injected fault: volume not writable")
+        return await self.inner.replace(
+            key, data, sha256=sha256, content_type=content_type, if_match=if_match
+        )
+
+    async def check(self) -> None:
+        self.calls += 1
+        await self.inner.check()
+
+
+async def test_a_probe_flood_costs_one_storage_call_and_leaves_one_object(
+    make_client, store
+) -> None:
+    """While writes failed, every /readyz wrote a new probe object, never deleted, and
+    each probe was an S3 call of its own."""
+    refusing = CountingRefusals(store)
+    client = await make_client(refusing)
+    text = {"Content-Type": "text/plain"}
+    assert (await client.post("/v1/documents", data=b"Refused.", headers=text)).status == 503
+    refusing.calls = 0
+    flood = await asyncio.gather(*(client.get("/readyz") for _ in range(100)))
+    assert {answer.status for answer in flood} == {503}
+    assert refusing.calls == 1
+    refusing.refusing = False
+    for _ in range(3):  # three rounds of probes, each a real write once the cache expires
+        await until_ready(client)
+        client.app[SERVICES].store.writes_failing = True  # as if a write had failed again
+    assert await all_keys(store) == ["_vellum/readiness/probe"]
+
+
+async def until_ready(client) -> None:  # type: ignore[no-untyped-def]
+    """Until /readyz answers 200, with a generous bound as a hang guard only."""
+    async with asyncio.timeout(30):
+        while True:
+            if (await client.get("/readyz")).status == 200:
+                return
+            await asyncio.sleep(0.1)

@@ -52,6 +52,35 @@ async def test_concurrent_creates_of_one_key_have_one_winner(store) -> None:
     assert sum(results) == 1
 
 
+async def test_head_tells_size_kept_digest_and_etag(store) -> None:
+    await store.put_if_absent("h/1", b"hello", sha256=sha(b"hello"), content_type="text/plain")
+    info = await store.head("h/1")
+    assert (info.size, info.sha256) == (5, sha(b"hello").hex())
+    assert info.etag
+    with pytest.raises(ObjectNotFound):
+        await store.head("h/none")
+
+
+async def test_replace_only_while_the_etag_is_the_one_given(store) -> None:
+    await store.put_if_absent("r/1", b"rotten", sha256=sha(b"rotten"), content_type="text/plain")
+    first = (await store.head("r/1")).etag
+    assert await store.replace(
+        "r/1", b"repaired", sha256=sha(b"repaired"), content_type="text/plain", if_match=first
+    )
+    assert await store.get("r/1") == b"repaired"
+    assert (await store.head("r/1")).etag != first
+    assert not await store.replace(  # the ETag it was read with is gone: a race lost
+        "r/1", b"again", sha256=sha(b"again"), content_type="text/plain", if_match=first
+    )
+    assert not await store.replace(
+        "r/none", b"x", sha256=sha(b"x"), content_type="text/plain", if_match=first
+    )
+    etag = (await store.head("r/1")).etag
+    with pytest.raises(StorageError):
+        await store.replace("r/1", b"x", sha256=sha(b"y"), content_type="text/plain", if_match=etag)
+    assert await store.get("r/1") == b"repaired"
+
+
 async def test_missing_key_is_object_not_found(store) -> None:
     with pytest.raises(ObjectNotFound):
         await store.get("nothing/here")

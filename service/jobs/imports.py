@@ -1,6 +1,7 @@
 """Running import jobs: the same code for the server's import poller and `vellum import`.
 
-A job reads its input in chunks of `CHUNK_LINES` lines. Each line goes through the same
+A job reads its input in chunks of `CHUNK_LINES` lines or `CHUNK_BYTES` bytes of lines,
+whichever comes first. Each line goes through the same
 path as a JSON POST (`submission.from_json_document`, then `Ingestor.ingest`), so ids,
 deduplication and records are the same as over HTTP. A bad line becomes an entry of the
 job's errors, `{"line": n, "problem": {...}}`, and never stops the job. After each chunk
@@ -12,8 +13,13 @@ Resuming is exact: a chunk cut short by a crash is done again from its first lin
 line whose document exists already counts as `created` when that document's record was
 made by this job from this very line (its provenance says so), else as `duplicate`. So
 after any number of crashes the counts are those of a run without one, and no document is
-made twice. Storage failures are not bad lines: they stop the chunk, and the job is
-retried from its last checkpoint.
+made twice. Storage being away (`StorageUnavailable`) is not a bad line: it stops the
+chunk, and the job is retried from its last checkpoint. Any other failure of a line (its
+analysis timed out or failed, a stored object failed its digest, a bug) makes that line
+a failed line with its problem, and the job goes on. A job that cannot go on (its input
+or manifest unreadable, an unexpected error outside a line) ends `failed` with the
+reason; a job whose first checkpoint was never written (a crash right after its
+manifest) gets it and runs.
 """
 
 from __future__ import annotations
@@ -31,7 +37,14 @@ import msgspec
 import structlog
 
 from service import ids, submission
-from service.errors import ObjectNotFound, PayloadTooLarge, RequestError, StorageError
+from service.errors import (
+    ObjectNotFound,
+    PayloadTooLarge,
+    RequestError,
+    StorageError,
+    StorageUnavailable,
+    VellumError,
+)
 from service.ingest import Arrival, Ingestor, document_id_of
 from service.jobs import model
 from service.jobs.lines import Line, read_lines
@@ -43,6 +56,9 @@ from service.timestamps import now_text
 log = structlog.get_logger("vellum.imports")
 
 CHUNK_LINES = 500
+# A chunk also ends once its lines hold this many bytes: 500 lines of up to 5 MiB each
+# (plus what they decode to) would not fit a 512 MiB pod.
+CHUNK_BYTES = 16 * 1024 * 1024
 _encoder = msgspec.json.Encoder()
 _manifest_decoder = msgspec.json.Decoder(model.Manifest)
 _checkpoint_decoder = msgspec.json.Decoder(model.Checkpoint)
@@ -74,19 +90,26 @@ class Jobs:
     async def create(self, manifest: model.Manifest) -> model.Checkpoint:
         """Record a new job (or find the one with this id) and return its latest state."""
         if await self._put_json(model.manifest_key(manifest.job), manifest):
-            first = model.Checkpoint(
-                seq=1,
-                state="queued",
-                next_line=1,
-                next_offset=0,
-                counts=model.Counts(),
-                lease_owner=None,
-                lease_expires=0.0,
-                updated_at=manifest.created_at,
-            )
+            first = _first_checkpoint(manifest)
             if await self._put_json(model.checkpoint_key(manifest.job, 1), first):
                 return first
         return await self.latest(manifest.job)
+
+    async def recover(self, job: str) -> model.Checkpoint | None:
+        """The latest checkpoint of `job`; for a job whose manifest exists but whose first
+        checkpoint was never written (a crash between the two), that first checkpoint,
+        written now. None when there is no manifest either (not a job)."""
+        try:
+            return await self.latest(job)
+        except ObjectNotFound:
+            pass
+        try:
+            manifest = await self.manifest(job)
+        except ObjectNotFound:
+            return None
+        log.warning("import_first_checkpoint_recovered", job=job)
+        await self._put_json(model.checkpoint_key(job, 1), _first_checkpoint(manifest))
+        return await self.latest(job)
 
     async def manifest(self, job: str) -> model.Manifest:
         return _manifest_decoder.decode(await self.store.get(model.manifest_key(job)))
@@ -96,6 +119,26 @@ class Jobs:
         if not keys:
             raise ObjectNotFound(f"no import job {job}")
         return _checkpoint_decoder.decode(await self.store.get(max(keys)))
+
+    async def fail_unreadable(self, job: str, reason: str) -> None:
+        """End a job whose latest checkpoint cannot be read: the next checkpoint says
+        `failed` and why (its counts start from zero: the unreadable one had them)."""
+        keys = await self.store.list_keys(model.checkpoints_prefix(job))
+        seq = int(max(keys).rsplit("/", 1)[-1].split(".")[0]) + 1 if keys else 1
+        at = now_text()
+        final = model.Checkpoint(
+            seq=seq,
+            state="failed",
+            next_line=1,
+            next_offset=0,
+            counts=model.Counts(),
+            lease_owner=None,
+            lease_expires=0.0,
+            updated_at=at,
+            finished_at=at,
+            error=reason,
+        )
+        await self._put_json(model.checkpoint_key(job, seq), final)
 
     async def job_ids(self) -> list[str]:
         prefixes = await self.store.list_prefixes(model.PREFIX)
@@ -131,6 +174,19 @@ class Jobs:
         if not await self._put_json(model.checkpoint_key(job, following.seq), following):
             raise JobLost(job)
         return following
+
+
+def _first_checkpoint(manifest: model.Manifest) -> model.Checkpoint:
+    return model.Checkpoint(
+        seq=1,
+        state="queued",
+        next_line=1,
+        next_offset=0,
+        counts=model.Counts(),
+        lease_owner=None,
+        lease_expires=0.0,
+        updated_at=manifest.created_at,
+    )
 
 
 class Runner:
@@ -190,13 +246,38 @@ class Runner:
         checkpoint = await self.claim(job)
         if checkpoint is None:
             return None
-        manifest = await self.jobs.manifest(job)
         self.progress(checkpoint)
+        latest = [checkpoint]  # the job's latest checkpoint, kept up to date by _run
         try:
-            await self.jobs.store.size(manifest.input_key)
+            return await self._run(job, latest)
+        except (JobLost, asyncio.CancelledError, StorageUnavailable):
+            raise
+        except Exception as exc:  # the job cannot go on: it fails, the others run
+            log.exception("import_job_failed", job=job)
+            reason = exc.detail if isinstance(exc, VellumError) else type(exc).__name__
+            return await self._finish(
+                job, latest[0], "failed", f"the job could not go on: {reason}"
+            )
+
+    async def _run(self, job: str, latest: list[model.Checkpoint]) -> model.Checkpoint | None:
+        checkpoint = latest[0]
+        try:
+            manifest = await self.jobs.manifest(job)
+        except ObjectNotFound:
+            return await self._finish(job, checkpoint, "failed", "the job's manifest is missing")
+        try:
+            size = await self.jobs.store.size(manifest.input_key)
         except ObjectNotFound:
             return await self._finish(
                 job, checkpoint, "failed", f"input {manifest.input_key} is missing"
+            )
+        if size != manifest.input_bytes:
+            return await self._finish(
+                job,
+                checkpoint,
+                "failed",
+                f"input {manifest.input_key} is {size} bytes, not the {manifest.input_bytes} "
+                "it had when the job was made: it changed",
             )
         lines = read_lines(
             self.jobs.store,
@@ -207,15 +288,20 @@ class Runner:
         )
         chunk: list[Line] = []
         try:
+            held = 0  # bytes of the lines in `chunk`
             async for line in lines:
                 chunk.append(line)
-                if len(chunk) == CHUNK_LINES:
+                held += len(line.data or b"")
+                if len(chunk) == CHUNK_LINES or held >= CHUNK_BYTES:
+                    held = 0
                     if await self.jobs.cancelled(job):
                         return await self._finish(job, checkpoint, "cancelled")
                     checkpoint = await self._chunk(job, manifest, checkpoint, chunk)
+                    latest[0] = checkpoint
                     chunk = []
             if chunk:
                 checkpoint = await self._chunk(job, manifest, checkpoint, chunk)
+                latest[0] = checkpoint
         except JobLost:
             log.warning("import_lost", job=job)
             return None
@@ -321,15 +407,27 @@ class Runner:
         self, job: str, line: Line, verified: Submission, submitter: str | None
     ) -> dict[str, object]:
         async with self.limit:
-            outcome = await self.ingestor.ingest(
-                verified,
-                Arrival(
-                    channel="import",
-                    import_job=job,
-                    import_line=line.number,
-                    submitter=submitter,
-                ),
-            )
+            try:
+                outcome = await self.ingestor.ingest(
+                    verified,
+                    Arrival(
+                        channel="import",
+                        import_job=job,
+                        import_line=line.number,
+                        submitter=submitter,
+                    ),
+                )
+            except StorageUnavailable:
+                raise  # storage away: the chunk is done again from its first line
+            except VellumError as error:
+                return {"line": line.number, "problem": error.problem()}
+            except Exception:
+                log.exception("import_line_error", job=job, line=line.number)
+                unexpected = VellumError(
+                    f"line {line.number} could not be ingested: an unexpected error "
+                    "(the server's log has it)"
+                )
+                return {"line": line.number, "problem": unexpected.problem()}
         record = outcome.record
         mine = (record.provenance.import_job, record.provenance.import_line) == (job, line.number)
         return {

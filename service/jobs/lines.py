@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
+from service.errors import IntegrityError
 from service.storage.port import BulkStore
 
 WINDOW_BYTES = 4 * 1024 * 1024
@@ -41,7 +42,14 @@ async def read_lines(
                 if pending or skipping:
                     yield _line(number, size, pending, skipping, skipped + len(pending))
                 return
-            window = await store.get_range(key, read_to, min(read_to + WINDOW_BYTES, size))
+            asked = min(read_to + WINDOW_BYTES, size)
+            window = await store.get_range(key, read_to, asked)
+            if len(window) != asked - read_to:
+                raise IntegrityError(
+                    f"{key} changed while it was read: bytes {read_to}-{asked - 1} gave "
+                    f"{len(window)} bytes",
+                    key=key,
+                )
             read_to += len(window)
             if skipping:
                 cut = window.find(b"\n")

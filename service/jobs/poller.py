@@ -3,7 +3,9 @@
 It looks for work every `POLL_SECONDS`, or at once when this server accepted a new job.
 Jobs it has seen end are remembered and not looked at again. Several servers may run
 pollers on one bucket: leases (see `service.jobs.model`) keep each job with one lease
-owner at a time.
+owner at a time. Each job is guarded on its own: a job that fails in any way is logged
+and passed over until the next sweep (or for good, when it cannot even be read), and the
+sweep goes on to the other jobs.
 """
 
 from __future__ import annotations
@@ -46,10 +48,23 @@ class ImportPoller:
         for job in await self.jobs.job_ids():
             if job in self._ended:
                 continue
-            latest = await self.jobs.latest(job)
-            if latest.state in model.TERMINAL:
+            try:
+                await self._one(job)
+            except StorageError as exc:  # storage away: this job waits for the next sweep
+                log.warning("import_job_storage_error", job=job, detail=exc.detail)
+            except Exception as exc:  # unreadable (a corrupt checkpoint): it fails
+                log.exception("import_job_unreadable", job=job)
                 self._ended.add(job)
-                continue
-            final = await self.runner.run(job)
-            if final is not None and final.state in model.TERMINAL:
-                self._ended.add(job)
+                with contextlib.suppress(Exception):
+                    await self.jobs.fail_unreadable(
+                        job, f"the job's state could not be read: {type(exc).__name__}"
+                    )
+
+    async def _one(self, job: str) -> None:
+        latest = await self.jobs.recover(job)
+        if latest is None or latest.state in model.TERMINAL:  # None: no manifest, no job
+            self._ended.add(job)
+            return
+        final = await self.runner.run(job)
+        if final is not None and final.state in model.TERMINAL:
+            self._ended.add(job)

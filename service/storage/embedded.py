@@ -10,6 +10,15 @@ on 127.0.0.1, so several instances and the tests never collide. Layout under the
     <data_dir>/s3/credentials.json  the instance's generated S3 keys (mode 0600)
     <data_dir>/s3/.lock           held while running: one server per data dir
 
+Only the S3 port checks credentials of its own; the master, volume and filer HTTP ports
+would answer anyone on the machine. Each launch therefore gives `weed` fresh random JWT
+signing keys (`WEED_JWT_*`, SeaweedFS's security.toml settings as environment variables,
+never written to disk): the volume server then refuses reads and writes, and the filer
+every request, that do not carry a token signed by its peers (the S3 gateway signs its
+own), and the filer hides directory metadata. The master still answers (volume ids and
+locations, no object bytes), and the gRPC ports are not closed: that needs mTLS
+certificates (docs/reliability.md, "Not yet promised").
+
 Readiness is a real S3 round trip (bucket exists, a probe object written and read back).
 `stop()` sends SIGTERM to the child's pid, then SIGKILL after a timeout, and removes the
 unix sockets SeaweedFS leaves in /tmp for its ports.
@@ -260,6 +269,7 @@ class EmbeddedS3:
             "TMPDIR": str(self.root / "tmp"),
             "AWS_ACCESS_KEY_ID": keys["access_key_id"],
             "AWS_SECRET_ACCESS_KEY": keys["secret_access_key"],
+            **_jwt_environment(),
         }
         self._log = self.log_path.open("ab")
         self._log.write(f"\n=== vellum: starting {' '.join(args)}\n".encode())
@@ -371,6 +381,22 @@ class EmbeddedS3:
         except OSError:
             return "(no log)"
         return "\n".join(tail.splitlines()[-lines:])
+
+
+def _jwt_environment() -> dict[str, str]:
+    """Fresh signing keys for the HTTP ports of master, volume and filer (tokens live
+    10 s, so new keys at each launch cost nothing)."""
+    names = (
+        "WEED_JWT_SIGNING_KEY",
+        "WEED_JWT_SIGNING_READ_KEY",
+        "WEED_JWT_FILER_SIGNING_KEY",
+        "WEED_JWT_FILER_SIGNING_READ_KEY",
+    )
+    return {
+        **{name: secrets.token_urlsafe(32) for name in names},
+        "WEED_ACCESS_UI": "false",
+        "WEED_FILER_EXPOSE_DIRECTORY_METADATA_ENABLED": "false",
+    }
 
 
 def _terminate(pid: int, timeout: float, wait: Callable[[float], object] | None = None) -> bool:

@@ -6,6 +6,8 @@ adapters to one contract):
 - `put_if_absent` is a conditional create: a key that exists is never overwritten (S3's
   412: the call returns False); a body whose SHA-256 is not the one given is refused
   (S3's 400 BadDigest: StorageError) and nothing is stored;
+- `replace` overwrites only while the object's ETag is the one given (S3's `If-Match`),
+  and every write makes a new ETag;
 - the SHA-256 is kept with each object and checked on `get` (IntegrityError when the bytes
   no longer match it); ranged reads are not checked, as with S3;
 - listings are in key order, read in pages of `PAGE_KEYS` as S3 hands them out;
@@ -21,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import bisect
 import hashlib
+import itertools
 from collections.abc import AsyncIterable, Iterator
 
 import msgspec
 
 from service.errors import IntegrityError, ObjectNotFound, PayloadTooLarge, StorageError
-from service.storage.port import Upload
+from service.storage.port import ObjectInfo, Upload
 
 PAGE_KEYS = 1000  # S3's most keys per ListObjectsV2 page
 
@@ -35,6 +38,7 @@ class _Object(msgspec.Struct, frozen=True):
     data: bytes
     sha256: str  # hex, as the S3 adapter keeps it in the object's metadata
     content_type: str
+    etag: str  # new with every write, as S3's
 
 
 class MemoryStore:
@@ -43,6 +47,10 @@ class MemoryStore:
     def __init__(self) -> None:
         self._objects: dict[str, _Object] = {}
         self._keys: list[str] = []  # sorted
+        self._writes = itertools.count(1)
+
+    def _new(self, data: bytes, sha256: str, content_type: str) -> _Object:
+        return _Object(bytes(data), sha256, content_type, f'"{next(self._writes)}"')
 
     def _create(self, key: str, stored: _Object) -> bool:
         if key in self._objects:
@@ -63,7 +71,24 @@ class MemoryStore:
         await asyncio.sleep(0)
         if hashlib.sha256(data).digest() != sha256:
             raise StorageError(f"memory: the body of {key} does not match its SHA-256 checksum")
-        return self._create(key, _Object(bytes(data), sha256.hex(), content_type))
+        return self._create(key, self._new(data, sha256.hex(), content_type))
+
+    async def head(self, key: str) -> ObjectInfo:
+        await asyncio.sleep(0)
+        stored = self._object(key)
+        return ObjectInfo(size=len(stored.data), sha256=stored.sha256, etag=stored.etag)
+
+    async def replace(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str, if_match: str
+    ) -> bool:
+        await asyncio.sleep(0)
+        if hashlib.sha256(data).digest() != sha256:
+            raise StorageError(f"memory: the body of {key} does not match its SHA-256 checksum")
+        stored = self._objects.get(key)
+        if stored is None or stored.etag != if_match:
+            return False  # S3's 412 (or 404): it changed meanwhile
+        self._objects[key] = self._new(data, sha256.hex(), content_type)
+        return True
 
     async def get(self, key: str) -> bytes:
         await asyncio.sleep(0)
@@ -122,7 +147,7 @@ class MemoryStore:
         # A completed multipart upload replaces the key, as S3's does.
         if key not in self._objects:
             bisect.insort(self._keys, key)
-        self._objects[key] = _Object(bytes(received), digest.hexdigest(), content_type)
+        self._objects[key] = self._new(bytes(received), digest.hexdigest(), content_type)
         return Upload(size=len(received), sha256=digest.digest())
 
     async def check(self) -> None:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from service.errors import ObjectNotFound, StorageUnavailable, VellumError
 from service.metrics import Metrics
-from service.storage.port import BulkStore, Upload
+from service.storage.port import BulkStore, ObjectInfo, Upload
 
 T = TypeVar("T")
 
@@ -72,6 +72,19 @@ class MeteredStore:
 
     async def list_keys(self, prefix: str) -> list[str]:
         return await self._measure("list_keys", self.inner.list_keys(prefix))
+
+    async def head(self, key: str) -> ObjectInfo:
+        return await self._measure("head", self.inner.head(key))
+
+    async def replace(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str, if_match: str
+    ) -> bool:
+        return await self._write(
+            "replace",
+            self.inner.replace(
+                key, data, sha256=sha256, content_type=content_type, if_match=if_match
+            ),
+        )
 
     async def check(self) -> None:
         await self._measure("check", self.inner.check())

@@ -1,10 +1,11 @@
 """The storage port: what Vellum needs from an object store, and nothing more.
 
 Keys are relative to the archive (the adapter adds its configured prefix, in the form
-`key_prefix` gives it). Objects are
-never overwritten: `put_if_absent` is the only write, a conditional create whose body the
-server verifies against the SHA-256 the caller computed; that digest is also kept with
-the object (user metadata `sha256`), so later corruption can be found.
+`key_prefix` gives it). Objects are never overwritten: `put_if_absent` is the only write
+(but for `replace`, the repair of an object found rotten, conditional on the rotten
+object's ETag), a conditional create whose body the server verifies against the SHA-256
+the caller computed; that digest is also kept with the object (user metadata `sha256`),
+so later corruption can be found.
 
 Errors: `ObjectNotFound` for a missing key, `StorageUnavailable` when the store cannot be
 reached or answers with a server error, `StorageError` for anything else.
@@ -25,6 +26,15 @@ def key_prefix(configured: str) -> str:
     return f"{prefix}/" if prefix else ""
 
 
+class ObjectInfo(msgspec.Struct, frozen=True):
+    """What a HEAD tells of an object: its length, the SHA-256 kept with it (None when
+    it has none: not written by Vellum), and its ETag (for a conditional replace)."""
+
+    size: int
+    sha256: str | None
+    etag: str
+
+
 class ObjectStore(Protocol):
     async def put_if_absent(
         self, key: str, data: bytes, *, sha256: bytes, content_type: str
@@ -37,6 +47,15 @@ class ObjectStore(Protocol):
 
     async def list_keys(self, prefix: str) -> list[str]:
         """Every key under `prefix`, in lexicographic order."""
+
+    async def head(self, key: str) -> ObjectInfo:
+        """The object's length, kept SHA-256 and ETag; ObjectNotFound if there is none."""
+
+    async def replace(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str, if_match: str
+    ) -> bool:
+        """Overwrite `key` only while its ETag is `if_match` (the one repair of an object
+        that failed its check); False if it changed meanwhile."""
 
     async def check(self) -> None:
         """Return if the store is reachable and the bucket exists, else raise."""

@@ -34,8 +34,9 @@ from service.errors import (
     PayloadTooLarge,
     StorageError,
     StorageUnavailable,
+    UnsafeStorage,
 )
-from service.storage.port import Upload, key_prefix
+from service.storage.port import ObjectInfo, Upload, key_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -105,6 +106,10 @@ def _send_without_expect(request: AWSRequest, **_: object) -> None:
     is at most VELLUM_MAX_BODY_BYTES (5 MiB), so it goes at once. (Not signed: SigV4
     leaves `Expect` out.)"""
     del request.headers["Expect"]
+
+
+PROTOCOL_PROBE_KEY = "_vellum/protocol-probe/conditional-create"
+CHECKSUM_PROBE_KEY = "_vellum/protocol-probe/checksum"
 
 
 class S3ObjectStore:
@@ -183,11 +188,46 @@ class S3ObjectStore:
             with response["Body"] as body:
                 data = body.read()
             kept = response.get("Metadata", {}).get("sha256")
-            if kept is not None and hashlib.sha256(data).hexdigest() != kept:
+            if kept is None:  # every object Vellum reads whole, Vellum wrote with one
+                raise IntegrityError(f"{key} has no SHA-256 kept with it", key=key)
+            if hashlib.sha256(data).hexdigest() != kept:
                 raise IntegrityError(f"{key} does not match the SHA-256 stored with it", key=key)
             return data
 
         return await self._run(get)
+
+    async def head(self, key: str) -> ObjectInfo:
+        full_key = self.prefix + key
+        head = await self._run(lambda: self._client.head_object(Bucket=self.bucket, Key=full_key))
+        return ObjectInfo(
+            size=int(head["ContentLength"]),
+            sha256=head.get("Metadata", {}).get("sha256"),
+            etag=str(head["ETag"]),
+        )
+
+    async def replace(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str, if_match: str
+    ) -> bool:
+        full_key = self.prefix + key
+
+        def put() -> bool:
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    Body=data,
+                    ContentType=content_type,
+                    ChecksumSHA256=base64.b64encode(sha256).decode("ascii"),
+                    IfMatch=if_match,
+                    Metadata={"sha256": sha256.hex()},
+                )
+            except botocore.exceptions.ClientError as exc:
+                if _status(exc) in (404, 412):
+                    return False
+                raise
+            return True
+
+        return await self._run(put)
 
     async def list_keys(self, prefix: str) -> list[str]:
         full_prefix = self.prefix + prefix
@@ -221,7 +261,22 @@ class S3ObjectStore:
                 Bucket=self.bucket, Key=full_key, Range=f"bytes={start}-{end - 1}"
             )
             with response["Body"] as body:
-                return body.read()
+                data = body.read()
+            # A server that ignored the range (200, the whole object) or an object that
+            # changed under the reader must not pass for the bytes asked for.
+            status = response["ResponseMetadata"]["HTTPStatusCode"]
+            total = int(response.get("ContentRange", "/-1").rpartition("/")[2] or -1)
+            if status != 206 and not (status == 200 and start == 0 and len(data) == end):
+                raise IntegrityError(
+                    f"{key}: a range read of bytes {start}-{end - 1} got HTTP {status}",
+                    key=key,
+                )
+            if len(data) != min(end, total if total >= 0 else end) - start:
+                raise IntegrityError(
+                    f"{key}: a range read of bytes {start}-{end - 1} got {len(data)} bytes",
+                    key=key,
+                )
+            return data
 
         if end <= start:
             return b""
@@ -313,11 +368,54 @@ class S3ObjectStore:
         await self._run(lambda: self._client.head_bucket(Bucket=self.bucket))
 
     async def ensure_bucket(self) -> None:
-        """Create the bucket if it does not exist yet."""
+        """Create the bucket if it does not exist yet, then prove the endpoint keeps the
+        write protocol's guarantees (`prove_guarantees`)."""
         try:
             await self.check()
         except ObjectNotFound:
             await self._run(lambda: self._client.create_bucket(Bucket=self.bucket))
+        await self.prove_guarantees()
+
+    async def prove_guarantees(self) -> None:
+        """SPEC §2: a second conditional create of one key is refused (412), and a body
+        whose SHA-256 does not match its checksum header is refused (400). An endpoint
+        that fails either would silently overwrite or keep corrupt bytes: UnsafeStorage,
+        naming the guarantee. Two fixed probe keys, written again at every start."""
+        body = b"vellum write-protocol probe"
+        digest = hashlib.sha256(body).digest()
+        await self.put_if_absent(PROTOCOL_PROBE_KEY, body, sha256=digest, content_type="text/plain")
+        if await self.put_if_absent(
+            PROTOCOL_PROBE_KEY, body, sha256=digest, content_type="text/plain"
+        ):
+            raise UnsafeStorage(
+                f"the S3 endpoint {self.settings.endpoint} accepted a second conditional "
+                "create of one key (If-None-Match: * must get 412): it would silently "
+                "overwrite archived objects, so Vellum refuses it"
+            )
+        wrong = base64.b64encode(hashlib.sha256(b"other bytes").digest()).decode("ascii")
+        full_key = self.prefix + CHECKSUM_PROBE_KEY
+
+        def put_wrong_checksum() -> int:
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    Body=body,
+                    ContentType="text/plain",
+                    ChecksumSHA256=wrong,
+                    Metadata={"sha256": digest.hex()},
+                )
+            except botocore.exceptions.ClientError as exc:
+                return _status(exc)
+            return 200
+
+        status = await self._run(put_wrong_checksum)
+        if status != 400:
+            raise UnsafeStorage(
+                f"the S3 endpoint {self.settings.endpoint} answered HTTP {status} to a body "
+                "whose SHA-256 does not match its x-amz-checksum-sha256 (it must refuse it "
+                "with 400): it would keep corrupt bytes, so Vellum refuses it"
+            )
 
 
 def _status(exc: botocore.exceptions.ClientError) -> int:

@@ -7,8 +7,10 @@ names a scope needs `Authorization: Bearer vk_<id>_<secret>` of a key with that 
 given); a key without the scope: 403 `forbidden` naming it; a known key id with too many
 wrong secrets lately: 429 `too-many-attempts` with `Retry-After`, without running scrypt.
 Unverified tokens are checked one at a time, off the event loop, so wrong secrets cannot
-take more than one core. The key's id (never the key) is bound for the request's log line
-and kept on the request for provenance.
+take more than one core; an attempt is reserved before its scrypt (so a burst of wrong
+secrets for one key id runs at most the allowance), and beyond `MAX_UNVERIFIED_WAITING`
+tokens waiting for scrypt a request gets 503 `overloaded` at once. The key's id (never
+the key) is bound for the request's log line and kept on the request for provenance.
 
 Paths no route has, and methods a path lacks, pass through to their 404 and 405; a route
 missing from the table needs `admin`.
@@ -23,7 +25,8 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from service.errors import Forbidden, TooManyAttempts, Unauthorized
+from service import keys as keys_module
+from service.errors import Forbidden, Overloaded, TooManyAttempts, Unauthorized
 from service.keys import KeyEntry, Keyring, KeysFile, Scope, parse_token
 from service.web.endpoints import ROUTES
 from service.web.middlewares import problem_response
@@ -50,7 +53,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         response = problem_response(request, error)
         response.headers["WWW-Authenticate"] = error.challenge
         return response
-    except TooManyAttempts as error:
+    except (TooManyAttempts, Overloaded) as error:
         return problem_response(request, error)
     return await handler(request)
 
@@ -89,15 +92,29 @@ async def _verify(
     if parsed is None or parsed[0] not in keyring.entries:
         return None
     key_id = parsed[0]
-    wait = keys.failures.retry_after(key_id)
+    wait = keys.failures.reserve(key_id)
     if wait is not None:
         seconds = math.ceil(wait)
         raise TooManyAttempts(
             f"too many wrong secrets for API key {key_id} lately; retry in {seconds} s",
             retry_after_seconds=seconds,
         )
-    async with slot:
-        entry = await asyncio.to_thread(keyring.verify, token)
-    if entry is None:
-        keys.failures.failed(key_id)
+    entry: KeyEntry | None = None
+    ran = False
+    try:
+        limit = keys_module.MAX_UNVERIFIED_WAITING
+        if keys.waiting >= limit:
+            raise Overloaded(
+                f"more than {limit} API keys are waiting to be checked; retry shortly",
+                limit_waiting=limit,
+            )
+        keys.waiting += 1
+        try:
+            async with slot:
+                ran = True
+                entry = await asyncio.to_thread(keyring.verify, token)
+        finally:
+            keys.waiting -= 1
+    finally:
+        keys.failures.settle(key_id, failed=ran and entry is None)
     return entry

@@ -87,6 +87,8 @@ async def get_original(request: web.Request) -> web.Response:
         "Repr-Digest": digest_field(bytes.fromhex(record.original.sha256)),
         "ETag": etag,
         "Cache-Control": _IMMUTABLE,
+        # The bytes are what a submitter sent: a browser must not sniff them into HTML.
+        "X-Content-Type-Options": "nosniff",
     }
     if _matches(request.headers.get("If-None-Match"), etag):
         return web.Response(status=304, headers=headers)

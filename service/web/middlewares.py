@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import msgspec
 import structlog
@@ -20,6 +21,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from service.errors import (
+    CrossSiteRequest,
     MethodNotAllowed,
     NotFound,
     Overloaded,
@@ -88,6 +90,34 @@ async def load_shedding(request: web.Request, handler: Handler) -> web.StreamRes
             f"more than {limit} requests are in flight; retry shortly", limit_in_flight=limit
         )
     return await handler(request)
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@web.middleware
+async def same_site_writes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """403 for a POST, PUT, PATCH or DELETE that a browser made from another site:
+    `Sec-Fetch-Site` other than same-origin or none (typed by the user), or an `Origin`
+    that is not this server's. Clients other than browsers send neither header."""
+    if request.method not in _SAFE_METHODS:
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            raise CrossSiteRequest(
+                f"a browser sent this {request.method} from another site ({fetch_site})"
+            )
+        origin = request.headers.get("Origin")
+        if origin is not None and not _same_origin(origin, request):
+            raise CrossSiteRequest(f"a browser sent this {request.method} from another origin")
+    return await handler(request)
+
+
+def _same_origin(origin: str, request: web.Request) -> bool:
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
 
 
 def _route(request: web.Request) -> str | None:

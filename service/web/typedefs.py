@@ -12,11 +12,14 @@ from service.config import Config
 from service.keys import KeysFile
 from service.metrics import Metrics
 from service.web.lifecycle import Lifecycle
+from service.web.readiness import Readiness
 
 # The application's.
 CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+# The storage's readiness, cached briefly (service.web.readiness).
+READINESS = web.AppKey("readiness", Readiness)
 # The composition root's services (service.bootstrap), from start-up to cleanup.
 SERVICES = web.AppKey("services", Services)
 # Set when this server accepts an import, so its import poller looks at once.

@@ -78,9 +78,9 @@ def through_proxy(aiohttp_server, s3_settings: S3Settings):  # type: ignore[no-u
     return start
 
 
-async def test_the_real_endpoint_keeps_both_guarantees(store: S3ObjectStore) -> None:
-    await store.ensure_bucket()
-    await store.prove_guarantees()  # again: the probe keys exist now
+async def test_the_real_endpoint_keeps_both_guarantees(s3_store: S3ObjectStore) -> None:
+    await s3_store.ensure_bucket()
+    await s3_store.prove_guarantees()  # again: the probe keys exist now
 
 
 async def test_an_endpoint_ignoring_if_none_match_is_refused(through_proxy) -> None:  # type: ignore[no-untyped-def]

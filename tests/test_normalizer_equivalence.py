@@ -101,6 +101,35 @@ def test_normalize_text_equals_the_plain_version(text: str) -> None:
     assert text_module.normalize_text(text) == plain_normalize_text(text)
 
 
+# Long runs of combining marks (put in canonical order before NFC), with starters,
+# composed letters and the marks that decompose between them.
+combining_runs = st.lists(
+    st.one_of(
+        st.sampled_from([*"aeéཱཱཱིྀུ̈́ ", "\n\n", "ǘ", "ḉ"]),
+        st.lists(
+            st.sampled_from([*"ְཱི̧〪̖́̈̀⃐"]),
+            min_size=25,
+            max_size=80,
+        ).map("".join),
+    ),
+    max_size=8,
+).map("".join)
+
+
+def test_the_long_runs_pattern_holds_exactly_the_non_starters() -> None:
+    pattern = text_module._long_nonstarter_runs()
+    for char in ALL_CODE_POINTS:
+        decomposed = unicodedata.normalize("NFD", char)
+        expected = all(map(unicodedata.combining, decomposed))
+        assert bool(pattern.fullmatch(char * 31)) == expected, hex(ord(char))
+
+
+@settings(max_examples=500, deadline=None)
+@given(combining_runs)
+def test_normalize_text_equals_the_plain_version_on_long_runs_of_marks(text: str) -> None:
+    assert text_module.normalize_text(text) == plain_normalize_text(text)
+
+
 # -- measures.py: the word class as a BMP bitmap, the CJK pass only with CJK bytes --------
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"

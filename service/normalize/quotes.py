@@ -98,6 +98,16 @@ class _Scanner:
         self.blocks = blocks
         self.stack: list[_Open] = []
         self.found: list[Quote] = []
+        # For each closing mark, the stack levels of the open quotes it can close, so
+        # that a mark finds the quote it closes without walking the stack.
+        self.closable: dict[str, list[int]] = {}
+        # Per (mark, block end): the last position in the block where that apostrophe
+        # mark could close a quote, or -1; found once per block, by one backward scan.
+        self.last_closing: dict[tuple[str, int], int] = {}
+        # Per (single quote?, block index): the first mark from that block on that a
+        # paragraph-end look-ahead stops at, as (position, block start, block end) or
+        # None; each block is scanned at most once per kind.
+        self.ahead: dict[tuple[bool, int], tuple[int, int, int] | None] = {}
 
     def run(self) -> list[Quote]:
         skip: set[int] = set()
@@ -123,17 +133,32 @@ class _Scanner:
             if left and not right and (mark == "’" or _ELISION.match(self.text, at + 1, hi)):
                 return  # ’90s, ’em, 'tis
         top = self.stack[-1] if self.stack else None
-        if top is not None and self._closes(mark, top, at, hi, left, right):
+        if top is not None and self._closes(mark, top, at, lo, hi, left, right):
             self._close(len(self.stack) - 1, at, mark, block)
-        elif self._opens(mark, at, hi, left, right):
-            self.stack.append(_Open(mark, at + 1, len(self.stack) + 1, block))
+        elif self._opens(mark, at, lo, hi, left, right):
+            self._push(_Open(mark, at + 1, len(self.stack) + 1, block))
         else:
-            for level in range(len(self.stack) - 2, -1, -1):
-                if self._closes(mark, self.stack[level], at, hi, left, right):
-                    self._close(level, at, mark, block)
-                    return
+            # The innermost outer quote this mark can close: whether it may close depends
+            # on the quote only through its closing marks, so the others need no look.
+            levels = self.closable.get(mark, [])
+            below = [level for level in levels[-2:] if level < len(self.stack) - 1]
+            if below and self._closes(mark, self.stack[below[-1]], at, lo, hi, left, right):
+                self._close(below[-1], at, mark, block)
 
-    def _closes(self, mark: str, quote: _Open, at: int, hi: int, left: bool, right: bool) -> bool:
+    def _push(self, quote: _Open) -> None:
+        for closer in CLOSERS[quote.mark]:
+            self.closable.setdefault(closer, []).append(len(self.stack))
+        self.stack.append(quote)
+
+    def _pop(self) -> _Open:
+        quote = self.stack.pop()
+        for closer in CLOSERS[quote.mark]:
+            self.closable[closer].pop()
+        return quote
+
+    def _closes(
+        self, mark: str, quote: _Open, at: int, lo: int, hi: int, left: bool, right: bool
+    ) -> bool:
         if mark not in CLOSERS[quote.mark]:
             return False
         if mark in _APOSTROPHES:
@@ -142,36 +167,42 @@ class _Scanner:
                 return False
             before = self.text[at - 1] if at > 0 else ""
             # ‘the Americans’ votes’: an s’ followed by another closing ’ is possessive.
-            return not (before in "sS" and self._closing_apostrophe_after(mark, at + 1, hi))
+            return not (before in "sS" and self._closing_apostrophe_after(mark, at + 1, lo, hi))
         if mark == '"':  # where it would rather open, it nests instead
             return right or not left
         return True
 
-    def _opens(self, mark: str, at: int, hi: int, left: bool, right: bool) -> bool:
+    def _opens(self, mark: str, at: int, lo: int, hi: int, left: bool, right: bool) -> bool:
         if mark in _UNAMBIGUOUS_OPENERS:
             return not (mark == "‘" and _ELISION.match(self.text, at + 1, hi))
         if mark == "'":
-            return left and not right and self._closing_apostrophe_after(mark, at + 1, hi)
+            return left and not right and self._closing_apostrophe_after(mark, at + 1, lo, hi)
         if mark == '"':
             return not right  # left-flanking, or padded with spaces
         if mark in _FLANKING_OPENERS:
             return left and not right
         return False
 
-    def _closing_apostrophe_after(self, mark: str, start: int, hi: int) -> bool:
-        at = self.text.find(mark, start, hi)
-        while at != -1:
-            before = self.text[at - 1]
-            after = self.text[at + 1] if at + 1 < hi else ""
-            if not _intraword(before, after) and _right_flanking(before, after):
-                return True
-            at = self.text.find(mark, at + 1, hi)
-        return False
+    def _closing_apostrophe_after(self, mark: str, start: int, lo: int, hi: int) -> bool:
+        """Whether a `mark` that could close a quote stands in [start, hi), the rest of
+        the block [lo, hi): whether the block's last such mark does (start > lo)."""
+        key = (mark, hi)
+        last = self.last_closing.get(key)
+        if last is None:
+            last = self.text.rfind(mark, lo, hi)
+            while last != -1:
+                before = self.text[last - 1] if last > lo else ""
+                after = self.text[last + 1] if last + 1 < hi else ""
+                if not _intraword(before, after) and _right_flanking(before, after):
+                    break
+                last = self.text.rfind(mark, lo, last)
+            self.last_closing[key] = last
+        return last >= start
 
     def _close(self, level: int, at: int, mark: str | None, block: int) -> None:
         """Close stack[level] at `at`; quotes inside it end there unclosed."""
         while len(self.stack) > level:
-            quote = self.stack.pop()
+            quote = self._pop()
             closing = mark if len(self.stack) == level else None
             start, end = quote.start, at
             while start < end and self.text[start].isspace():  # « padded »
@@ -208,7 +239,7 @@ class _Scanner:
         if continued:
             self._close(continued, end, None, index)
             return {at for at, _ in leading[:continued]}
-        if not leading and self._next_mark_closes(self.stack[-1], end):
+        if not leading and self._next_mark_closes(self.stack[-1], index):
             return set()
         self._close(0, end, None, index)
         return set()
@@ -222,25 +253,46 @@ class _Scanner:
             at += 1
         return marks
 
-    def _next_mark_closes(self, quote: _Open, start: int) -> bool:
-        for block in self.blocks:
-            lo, hi = block.span
-            if hi <= start:
-                continue
-            for match in _MARK.finditer(self.text, max(lo, start), hi):
-                at = match.start()
+    def _next_mark_closes(self, quote: _Open, index: int) -> bool:
+        """Whether the first quotation mark after block `index` closes `quote`."""
+        found = self._first_mark_from(quote.mark in _SINGLE_OPENERS, index + 1)
+        if found is None:
+            return False
+        at, lo, hi = found
+        before = self.text[at - 1] if at > lo else ""
+        after = self.text[at + 1] if at + 1 < hi else ""
+        left, right = _left_flanking(before, after), _right_flanking(before, after)
+        return self._closes(self.text[at], quote, at, lo, hi, left, right)
+
+    def _first_mark_from(self, single: bool, first: int) -> tuple[int, int, int] | None:
+        """The first mark in block `first` or later that is not an apostrophe (for a
+        single quote, not an apostrophe that could not close it); remembered for every
+        block passed over, so that no block is scanned twice."""
+        passed = []
+        found: tuple[int, int, int] | None = None
+        for index in range(first, len(self.blocks)):
+            if (single, index) in self.ahead:
+                found = self.ahead[single, index]
+                break
+            passed.append(index)
+            found = self._first_mark_in(single, *self.blocks[index].span)
+            if found is not None:
+                break
+        for index in passed:
+            self.ahead[single, index] = found
+        return found
+
+    def _first_mark_in(self, single: bool, lo: int, hi: int) -> tuple[int, int, int] | None:
+        for match in _MARK.finditer(self.text, lo, hi):
+            at = match.start()
+            if match.group() in _APOSTROPHES:
                 before = self.text[at - 1] if at > lo else ""
                 after = self.text[at + 1] if at + 1 < hi else ""
-                mark = match.group()
                 left, right = _left_flanking(before, after), _right_flanking(before, after)
-                if mark in _APOSTROPHES and (
-                    quote.mark not in _SINGLE_OPENERS
-                    or _intraword(before, after)
-                    or (left and not right)
-                ):
-                    continue  # an apostrophe, not the mark we look for
-                return self._closes(mark, quote, at, hi, left, right)
-        return False
+                if not single or _intraword(before, after) or (left and not right):
+                    continue  # an apostrophe, not the mark looked for
+            return at, lo, hi
+        return None
 
 
 def _intraword(before: str, after: str) -> bool:

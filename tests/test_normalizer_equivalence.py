@@ -82,11 +82,7 @@ def plain_normalize_text(decoded: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = text_module._UNTIDY_SPACE.sub(text_module._one_space, text)
     groups = text_module._line_groups(text)
-    if text_module._hard_wrapped(groups):
-        paragraphs = [text_module._join_wrapped(group) for group in groups]
-    else:
-        paragraphs = [line for group in groups for line in group]
-    return text_module.PARAGRAPH_BREAK.join(paragraphs)
+    return text_module.PARAGRAPH_BREAK.join(text_module._paragraphs(groups))
 
 
 def test_the_untidy_characters_are_all_whitespace_but_space_and_line_feed() -> None:

@@ -41,6 +41,12 @@ PATTERNS: dict[str, tuple[str, str, str]] = {
     "labels on every line": ("", "AB CD: x\n", ""),
     "combining marks out of order": ("a", "\u0301\u0316", ""),
     "one long word": ("", "ab", ""),
+    # Paragraphs the greedy reading leaves unbalanced, each weighed by the decoder.
+    "paragraphs for the decoder": (
+        "",
+        "They played “Lights (“Home” and “one ”two ‘ three’ ”four ‘five‘ at nine.\n\n",
+        "",
+    ),
 }
 # Patterns whose second half closes (or fails to close) what the first half opened.
 SECOND_HALVES = {"“ opening, » closing none": "a» ", "“ opening, ’ closing none": "a’ "}

@@ -104,9 +104,11 @@ class Mark(NamedTuple):
     mark: str  # one character, or two for doubled single marks
     left: bool  # left-flanking
     right: bool  # right-flanking
+    last: bool  # nothing follows it in the paragraph: it never opens
     elision: bool  # an opening ‘ or ' before `90s`, `em`, `tis` …: never opens
     closes_single: bool  # as ’ or ': may close (right-flanking, padded, or before Hangul)
-    name: bool  # a ‘ that looks like a letter of a name (‘Aisyah): opening costs more
+    name: bool  # a ‘ that looks like a letter of a name (‘Aisyah), with no other single
+    # mark in the paragraph to pair with: opening costs more
     possessive: bool  # an s’ with another ’ that could close after it in the paragraph
 
 
@@ -118,7 +120,7 @@ class _Reading(NamedTuple):
 
 def open_cost(mark: Mark) -> float | None:
     shape = _OPEN_SHAPE.get(mark.mark)
-    if shape is None or mark.elision:
+    if shape is None or mark.elision or mark.last:
         return None
     if mark.name:
         shape += _NAME

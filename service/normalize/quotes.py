@@ -225,6 +225,7 @@ class _Scanner:
                     mark=mark,
                     left=left,
                     right=right,
+                    last=after == "",
                     elision=mark in ("‘", "'") and bool(_ELISION.match(text, at + 1, hi)),
                     closes_single=right or not left or bool(_NO_APOSTROPHES.match(after)),
                     name=mark == "‘" and self._name_like(at + 1, hi),
@@ -233,6 +234,9 @@ class _Scanner:
                     and self._closing_apostrophe_after(mark[0], at + len(mark), lo, hi),
                 )
             )
+        singles = sum(item.mark in ("‘", "’") for item in marks)
+        if singles > 1:  # another single mark could pair with it: no ayn
+            marks = [item._replace(name=False) for item in marks]
         openers = [quote.mark for quote in self.stack]
         actions = decode(marks, openers, hi, lambda opened: self._continued(index, opened))
         for item, action in zip(marks, actions, strict=True):

@@ -32,10 +32,11 @@ def split_blocks(text: str) -> list[Block]:
     for index, paragraph in enumerate(text.split(PARAGRAPH_BREAK) if text else []):
         end = start + len(paragraph)
         label = section_label(paragraph)
-        if index == 0:
-            first_label, label = label, None
-        elif label is not None:
-            later_first_words.add(label.split(" ", 1)[0])
+        if label is not None:
+            if index == 0:
+                first_label, label = label, None
+            else:
+                later_first_words.add(label.split(" ", 1)[0])
         blocks.append(
             Block(kind="section" if label else "paragraph", span=(start, end), label=label)
         )

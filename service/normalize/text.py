@@ -138,38 +138,44 @@ def _line_groups(text: str) -> list[list[str]]:
     """Tidied non-blank lines, grouped by the blank lines between them; a line of
     invisible characters only is blank, its characters kept on the line before."""
     groups: list[list[str]] = [[]]
-    pending = ""  # invisible lines before the first visible one
+    leading = ""  # invisible lines before the first visible one
     for raw in text.split("\n"):
         line = raw.strip()
-        if line and not line.strip(_INVISIBLE).strip():
-            if groups[-1]:
-                groups[-1][-1] += " " + line
-            elif len(groups) > 1:
-                groups[-2][-1] += " " + line
-            else:
-                pending += line + " "
+        if not line:
             if groups[-1]:
                 groups.append([])
-        elif line:
-            groups[-1].append(pending + line)
-            pending = ""
-        elif groups[-1]:
-            groups.append([])
-    if pending:
-        groups[-1].append(pending.rstrip(" "))
-    return [group for group in groups if group]
+        elif line[0] not in _INVISIBLE or line.strip(_INVISIBLE).strip():
+            groups[-1].append(line)
+        elif groups[-1] or len(groups) > 1:
+            (groups[-1] or groups[-2])[-1] += " " + line
+            if groups[-1]:
+                groups.append([])
+        else:
+            leading += line + " "
+    groups = [group for group in groups if group]
+    if leading and groups:
+        groups[0][0] = leading + groups[0][0]
+    elif leading:
+        groups = [[leading.rstrip(" ")]]
+    return groups
 
 
 def _paragraphs(groups: list[list[str]]) -> list[str]:
+    if max(map(len, groups), default=0) == 1:
+        return [group[0] for group in groups]
     paragraphs: list[str] = []
     for group in groups:
-        width = max(map(len, group))
-        breaks = [_wrap(line, following, width) for line, following in itertools.pairwise(group)]
-        if breaks and min(breaks) >= 0 and 2 * breaks.count(1) >= len(breaks):
+        if len(group) > 1 and _wrapped(group):
             paragraphs.append(_join_wrapped(group))
         else:
             paragraphs.extend(group)
     return paragraphs
+
+
+def _wrapped(group: list[str]) -> bool:
+    width = max(map(len, group))
+    breaks = [_wrap(line, following, width) for line, following in itertools.pairwise(group)]
+    return min(breaks) >= 0 and 2 * breaks.count(1) >= len(breaks)
 
 
 def _wrap(line: str, following: str, width: int) -> int:

@@ -97,6 +97,16 @@ def test_normalize_text_equals_the_plain_version(text: str) -> None:
     assert text_module.normalize_text(text) == plain_normalize_text(text)
 
 
+@settings(max_examples=1000, deadline=None)
+@given(any_text)
+def test_line_groups_split_at_blank_lines_equal_the_line_by_line_version(decoded: str) -> None:
+    invisible = dict.fromkeys(map(ord, text_module._INVISIBLE))
+    text = _LINE_BREAKS.sub("\n", decoded).translate(invisible)
+    text = text_module._UNTIDY_SPACE.sub(text_module._one_space, text)
+    assert not any(char in text for char in text_module._INVISIBLE)
+    assert text_module._line_groups(text) == text_module._line_groups_one_by_one(text)
+
+
 # Long runs of combining marks (put in canonical order before NFC), with starters,
 # composed letters and the marks that decompose between them.
 combining_runs = st.lists(

@@ -55,6 +55,7 @@ _NO_BREAK_SPACES = "\u00a0\u202f\u2007"
 _WRAP_MIN_CHARS = 30
 _JOINING_HYPHENS = ("-", "\u2010")
 _ADDRESSES = ("http://", "https://", "www.")
+_BLANK_LINES = re.compile(r"\n(?:[^\S\n]*\n)+")
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _SENTENCE_END = tuple(".!?:;…。！？")
 _CLOSING = "”’\"'»›」』)]}"
@@ -137,6 +138,16 @@ def _one_space(run: re.Match[str]) -> str:
 def _line_groups(text: str) -> list[list[str]]:
     """Tidied non-blank lines, grouped by the blank lines between them; a line of
     invisible characters only is blank, its characters kept on the line before."""
+    if not any(char in text for char in _INVISIBLE):
+        # No invisible lines: split at blank lines, then into lines (the same groups).
+        chunks = (chunk.split("\n") for chunk in _BLANK_LINES.split(text))
+        found = [[line for line in map(str.strip, lines) if line] for lines in chunks]
+        return [group for group in found if group]
+    return _line_groups_one_by_one(text)
+
+
+def _line_groups_one_by_one(text: str) -> list[list[str]]:
+    """`_line_groups`, line by line: the rule written out, for any text."""
     groups: list[list[str]] = [[]]
     leading = ""  # invisible lines before the first visible one
     for raw in text.split("\n"):

@@ -343,6 +343,8 @@ class _Scanner:
                 start += 1
             while end > start and self.text[end - 1].isspace():
                 end -= 1
+            if start == end:  # nothing but spaces: empty, where it opens
+                start = end = quote.start
             self.found.append(
                 Quote(
                     span=(start, end),

@@ -1,6 +1,7 @@
 """`python -m bench`: measure the boto3 ceilings and Vellum, print the table, save JSON.
 
-First the normalizer alone (bench.normalizer), before any server runs. Then the
+First the normalizer alone (bench.normalizer), then on hostile input (bench.hostile),
+before any server runs. Then the
 phases, in order: a warm-up of each target; for each ingest concurrency C, the boto3
 PUT-pair ceiling then Vellum's POST /v1/documents; then the boto3 GET ceiling and
 Vellum's GET /v1/documents/{id} (latest: LIST + GET) and ?version=1 ("pinned": one GET)
@@ -25,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from types import FrameType
 
-from bench import corpus, normalizer, procstat, report, vellum_load
+from bench import corpus, hostile, normalizer, procstat, report, vellum_load
 from bench.measure import BenchError, Phase, Timings, summarize
 from bench.processes import IMPORT_CONCURRENCY, Server, seaweedfs, vellum
 from bench.raw_s3 import RawCeiling
@@ -58,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.describe_scaling(results))
     print(report.describe_import(results.bulk_import))
     print(normalizer.describe(results.normalizer))
+    print(hostile.describe(results.hostile))
     print(report.summary(results))
     report.write(results, Path(settings.output))
     print(f"results: {settings.output}")
@@ -69,6 +71,8 @@ def _run(settings: Settings) -> report.Results:
     articles = corpus.load(Path(settings.corpus_dir))
     _progress("normalizer: analysing the corpus in this process")
     normalizer_result = normalizer.measure(articles.texts)
+    _progress("normalizer: hostile patterns at 10 KB and 1 MB in this process")
+    hostile_results = hostile.measure()
     run_id = secrets.token_hex(4)
     started_at = datetime.now(UTC)
     with (
@@ -99,6 +103,7 @@ def _run(settings: Settings) -> report.Results:
         phases=run.phases,
         ratios=report.ratios(run.phases),
         normalizer=normalizer_result,
+        hostile=hostile_results,
         bulk_import=bulk_import,
     )
 

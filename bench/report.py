@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from bench.hostile import HostileResult
 from bench.measure import Phase
 from bench.normalizer import NormalizerResult
 from bench.procstat import Machine
@@ -68,6 +69,7 @@ class Results(msgspec.Struct, frozen=True, kw_only=True):
     phases: list[Phase]
     ratios: list[Ratio]
     normalizer: NormalizerResult
+    hostile: list[HostileResult]
     bulk_import: ImportResult
 
 

@@ -6,7 +6,7 @@ import json
 import unicodedata
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 from service.normalize import Analysis, analyze
 from tests.conftest import CORPUS
@@ -76,6 +76,7 @@ def check_invariants(original: str, result: Analysis) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(article_text)
+@example("““ ”")  # an empty inner quote, its mark closing the outer one too
 def test_normalizer_invariants_hold_for_any_text(original: str) -> None:
     result = analyze(original)
     check_invariants(original, result)

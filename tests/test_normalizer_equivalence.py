@@ -82,11 +82,7 @@ def plain_normalize_text(decoded: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = text_module._UNTIDY_SPACE.sub(text_module._one_space, text)
     groups = text_module._line_groups(text)
-    if text_module._hard_wrapped(groups):
-        paragraphs = [text_module._join_wrapped(group) for group in groups]
-    else:
-        paragraphs = [line for group in groups for line in group]
-    return text_module.PARAGRAPH_BREAK.join(paragraphs)
+    return text_module.PARAGRAPH_BREAK.join(text_module._paragraphs(groups))
 
 
 def test_the_untidy_characters_are_all_whitespace_but_space_and_line_feed() -> None:
@@ -98,6 +94,45 @@ def test_the_untidy_characters_are_all_whitespace_but_space_and_line_feed() -> N
 @settings(max_examples=500, deadline=None)
 @given(any_text)
 def test_normalize_text_equals_the_plain_version(text: str) -> None:
+    assert text_module.normalize_text(text) == plain_normalize_text(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(any_text)
+def test_line_groups_split_at_blank_lines_equal_the_line_by_line_version(decoded: str) -> None:
+    invisible = dict.fromkeys(map(ord, text_module._INVISIBLE))
+    text = _LINE_BREAKS.sub("\n", decoded).translate(invisible)
+    text = text_module._UNTIDY_SPACE.sub(text_module._one_space, text)
+    assert not any(char in text for char in text_module._INVISIBLE)
+    assert text_module._line_groups(text) == text_module._line_groups_one_by_one(text)
+
+
+# Long runs of combining marks (put in canonical order before NFC), with starters,
+# composed letters and the marks that decompose between them.
+combining_runs = st.lists(
+    st.one_of(
+        st.sampled_from([*"aeéཱཱཱིྀུ̈́ ", "\n\n", "ǘ", "ḉ"]),
+        st.lists(
+            st.sampled_from([*"ְཱི̧〪̖́̈̀⃐"]),
+            min_size=25,
+            max_size=80,
+        ).map("".join),
+    ),
+    max_size=8,
+).map("".join)
+
+
+def test_the_long_runs_pattern_holds_exactly_the_non_starters() -> None:
+    pattern = text_module._long_nonstarter_runs()
+    for char in ALL_CODE_POINTS:
+        decomposed = unicodedata.normalize("NFD", char)
+        expected = all(map(unicodedata.combining, decomposed))
+        assert bool(pattern.fullmatch(char * 31)) == expected, hex(ord(char))
+
+
+@settings(max_examples=500, deadline=None)
+@given(combining_runs)
+def test_normalize_text_equals_the_plain_version_on_long_runs_of_marks(text: str) -> None:
     assert text_module.normalize_text(text) == plain_normalize_text(text)
 
 

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Reinstall whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench schemas clean
+.PHONY: run test lint format bench schemas eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Vellum needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -36,6 +36,10 @@ schemas: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The normalizer against the labelled articles (tests/eval/), beside two baselines.
+eval: $(STAMP)
+	$(BIN)/python -m tests.eval
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

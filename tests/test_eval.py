@@ -1,0 +1,128 @@
+"""The normalizer against the labelled evaluation set (tests/eval/, issue #16).
+
+The threshold test reads the shared corpus and skips when it is absent; the scorer's own
+tests use tiny hand-made inputs and always run, so the scorer is shown able to fail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.eval.corpus import Article, Label, QuoteLabel, corpus_present, load_labels
+from tests.eval.report import evaluate
+from tests.eval.score import Found, InkMismatch, Scores, ink_of, score
+from tests.eval.systems import naive, normalizer
+
+F1_WITH_DEPTH = 0.98
+PRECISION_WITH_DEPTH = 0.98
+PHENOMENON_RECALL = 0.9
+
+
+@pytest.fixture(scope="module")
+def scores() -> Scores:
+    if not corpus_present():
+        pytest.skip("shared article corpus not present")
+    labels, articles = load_labels()
+    if not labels:
+        pytest.skip("no labels in tests/eval/labels")
+    return evaluate(labels, articles, normalizer)
+
+
+def test_quotes_are_found_with_their_depth(scores: Scores) -> None:
+    counts = scores.quotes_depth
+    assert counts.f1 >= F1_WITH_DEPTH, f"F1 {counts.f1:.3f} ({counts})"
+    assert counts.precision >= PRECISION_WITH_DEPTH, f"precision {counts.precision:.3f}"
+
+
+def test_every_phenomenon_is_recalled(scores: Scores) -> None:
+    low = {
+        tag: f"{c.true_positives}/{c.labelled}"
+        for tag, c in scores.tag_recall.items()
+        if c.recall < PHENOMENON_RECALL
+    }
+    assert not low, f"recall below {PHENOMENON_RECALL}: {low}"
+
+
+def test_paragraph_counts_are_right(scores: Scores) -> None:
+    assert scores.paragraphs_wrong == []
+
+
+def test_section_labels_are_right(scores: Scores) -> None:
+    assert scores.sections_wrong == []
+
+
+# The scorer itself, on a tiny article: ‘He said “no” twice.’ with one nested quote.
+TEXT = "A ‘He said “no” twice.’\n\nNOTE: [sic] end"
+ARTICLE = Article(id="aeb-0", text=TEXT, lang="en")
+OUTER = (TEXT.index("He"), TEXT.index("’"))
+INNER = (TEXT.index("no"), TEXT.index("no") + 2)
+NOTE = (TEXT.index("NOTE"), TEXT.index(":"))
+SIC = (TEXT.index("sic"), TEXT.index("]"))
+LABEL = Label(
+    article="aeb-0",
+    lang="en",
+    paragraphs=2,
+    sections=(NOTE,),
+    quotes=(
+        QuoteLabel(span=OUTER, depth=1, tags=frozenset({"single"})),
+        QuoteLabel(span=INNER, depth=2, tags=frozenset({"curly", "nested"})),
+    ),
+    insertions=(SIC,),
+)
+
+
+def _score(found: Found) -> Scores:
+    return score([LABEL], {"aeb-0": ARTICLE}, {"aeb-0": found})
+
+
+def test_scorer_gives_full_marks_to_the_labels_themselves() -> None:
+    scores = _score(Found(TEXT, 2, (NOTE,), ((OUTER, 1), (INNER, 2)), (SIC,)))
+    assert scores.quotes_depth.f1 == 1.0
+    assert all(c.recall == 1.0 for c in scores.tag_recall.values())
+    assert scores.paragraphs_wrong == scores.sections_wrong == []
+    assert scores.insertions.precision == scores.insertions.recall == 1.0
+
+
+def test_scorer_counts_a_wrong_depth_against_depth_but_not_text() -> None:
+    scores = _score(Found(TEXT, 2, (NOTE,), ((OUTER, 1), (INNER, 1)), (SIC,)))
+    assert scores.quotes_text.f1 == 1.0
+    assert scores.quotes_depth.precision == scores.quotes_depth.recall == 0.5
+    assert scores.tag_recall["nested"].recall == 0.0
+    assert scores.tag_recall["single"].recall == 1.0
+
+
+def test_scorer_reports_missed_extra_and_misplaced_things() -> None:
+    apostrophe = (TEXT.index("twice"), TEXT.index("’") + 1)
+    scores = _score(Found(TEXT, 3, (), ((OUTER, 1), (apostrophe, 1)), ()))
+    assert (scores.quotes_text.true_positives, scores.quotes_text.found) == (1, 2)
+    assert scores.quotes_text.precision == 0.5
+    assert scores.paragraphs_wrong == [("aeb-0", 2, 3)]
+    assert scores.sections_wrong == [("aeb-0", 1, 0)]
+    assert scores.insertions.recall == 0.0
+
+
+def test_scorer_compares_spans_whatever_the_whitespace() -> None:
+    spaced = TEXT.replace("A ", "A   ").replace("\n\n", "\n\n\n")
+    shift = 2
+    moved = [(start + shift, end + shift) for start, end in (OUTER, INNER)]
+    note = (NOTE[0] + shift + 1, NOTE[1] + shift + 1)
+    sic = (SIC[0] + shift + 1, SIC[1] + shift + 1)
+    scores = _score(Found(spaced, 2, (note,), ((moved[0], 1), (moved[1], 2)), (sic,)))
+    assert scores.quotes_depth.f1 == 1.0
+    assert scores.sections_wrong == []
+    assert scores.insertions.recall == 1.0
+
+
+def test_scorer_refuses_a_text_with_other_characters() -> None:
+    with pytest.raises(InkMismatch):
+        _score(Found(TEXT.replace("no", "yes"), 2, (), (), ()))
+
+
+def test_ink_counts_non_space_characters_before_each_index() -> None:
+    assert ink_of("a b\n\nc") == [0, 1, 1, 2, 2, 2, 3]
+
+
+def test_naive_baseline_pairs_marks_within_a_paragraph() -> None:
+    found = naive('“a” and "b\n\nc"')
+    assert found.quotes == (((1, 2), 1),)
+    assert found.paragraphs == 2

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.eval.corpus import Article, Label, QuoteLabel, corpus_present, load_labels
+from tests.eval.corpus import (
+    Article,
+    Label,
+    LabelError,
+    QuoteLabel,
+    check_label,
+    corpus_present,
+    load_labels,
+    sha256,
+)
 from tests.eval.report import evaluate
 from tests.eval.score import Found, InkMismatch, Scores, ink_of, score
 from tests.eval.systems import naive, normalizer
@@ -126,3 +135,54 @@ def test_naive_baseline_pairs_marks_within_a_paragraph() -> None:
     found = naive('“a” and "b\n\nc"')
     assert found.quotes == (((1, 2), 1),)
     assert found.paragraphs == 2
+
+
+def _label_json(**changes: object) -> dict[str, object]:
+    def entry(span: tuple[int, int], **more: object) -> dict[str, object]:
+        return {"start": span[0], "end": span[1], "sha256": sha256(TEXT[span[0] : span[1]]), **more}
+
+    item: dict[str, object] = {
+        "article": "aeb-0",
+        "text_sha256": sha256(TEXT),
+        "lang": "en",
+        "paragraphs": 2,
+        "sections": [entry(NOTE)],
+        "quotes": [entry(OUTER, depth=1, tags=["single"]), entry(INNER, depth=2, tags=["nested"])],
+        "insertions": [entry(SIC)],
+    }
+    item.update(changes)
+    return item
+
+
+def test_a_label_is_read_with_its_spans() -> None:
+    label = check_label("aeb-0.json", _label_json(), {"aeb-0": ARTICLE})
+    assert label.quotes[1] == QuoteLabel(span=INNER, depth=2, tags=frozenset({"nested"}))
+    assert (label.sections, label.insertions, label.paragraphs) == ((NOTE,), (SIC,), 2)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"text_sha256": sha256(TEXT + "!")}, "text_sha256 does not match"),
+        (
+            {"quotes": [{"start": 0, "end": 1, "sha256": sha256("B"), "depth": 1}]},
+            r"quotes\[0\]: sha256 does not match",
+        ),
+        ({"insertions": [{"start": 0, "end": 999, "sha256": ""}]}, "past the text's end"),
+        (
+            {"quotes": [{"start": 0, "end": 1, "sha256": sha256("A"), "depth": 0}]},
+            "depth must be",
+        ),
+        (
+            {"quotes": [{"start": 0, "end": 1, "sha256": sha256("A"), "depth": 1, "tags": ["x"]}]},
+            "unknown tags",
+        ),
+        ({"article": "aeb-1"}, "not the file's name"),
+        ({"paragraphs": 0}, "positive integer"),
+    ],
+)
+def test_a_label_that_does_not_match_the_corpus_is_an_error(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(LabelError, match=message):
+        check_label("aeb-0.json", _label_json(**changes), {"aeb-0": ARTICLE, "aeb-1": ARTICLE})

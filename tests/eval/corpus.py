@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,23 +86,32 @@ def sha256(text: str) -> str:
 
 
 def label_files(directory: Path = LABELS_DIR) -> list[Path]:
-    return sorted(directory.glob("aeb-*.json"), key=lambda path: int(path.stem.split("-")[1]))
+    """Every `aeb-*.json` of `directory`, in the corpus's numeric order."""
+
+    def order(path: Path) -> tuple[int, str]:
+        number = re.fullmatch(r"aeb-(\d+)", path.stem)
+        return (int(number.group(1)) if number else -1, path.name)
+
+    return sorted(directory.glob("aeb-*.json"), key=order)
 
 
 def load_labels(directory: Path = LABELS_DIR) -> tuple[list[Label], dict[str, Article]]:
     """Every label of `directory`, checked against the corpus, and the articles they label."""
-    raw = {}
+    raw: dict[Path, Any] = {}
     for path in label_files(directory):
         try:
             raw[path] = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise LabelError(f"{path.name}: not JSON ({exc})") from exc
-    articles = load_articles({item.get("article") for item in raw.values()})
-    labels = [_checked(path.name, item, articles) for path, item in raw.items()]
+    articles = load_articles(
+        {str(item.get("article")) for item in raw.values() if isinstance(item, dict)}
+    )
+    labels = [check_label(path.name, item, articles) for path, item in raw.items()]
     return labels, articles
 
 
-def _checked(name: str, item: Any, articles: dict[str, Article]) -> Label:
+def check_label(name: str, item: Any, articles: dict[str, Article]) -> Label:
+    """The label `item` (decoded JSON of the file `name`), checked against `articles`."""
     if not isinstance(item, dict):
         raise LabelError(f"{name}: not a JSON object")
     article_id = item.get("article")

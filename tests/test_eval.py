@@ -20,7 +20,7 @@ from tests.eval.corpus import (
 )
 from tests.eval.report import evaluate
 from tests.eval.score import Found, InkMismatch, Scores, ink_of, score
-from tests.eval.systems import naive, normalizer
+from tests.eval.systems import TODAY, naive, normalizer, quotes_at
 
 F1_WITH_DEPTH = 0.98
 PRECISION_WITH_DEPTH = 0.98
@@ -186,3 +186,11 @@ def test_a_label_that_does_not_match_the_corpus_is_an_error(
 ) -> None:
     with pytest.raises(LabelError, match=message):
         check_label("aeb-0.json", _label_json(**changes), {"aeb-0": ARTICLE, "aeb-1": ARTICLE})
+
+
+def test_todays_quotes_module_is_loaded_from_git() -> None:
+    system = quotes_at(TODAY)
+    if system is None:
+        pytest.skip(f"git cannot show {TODAY}:service/normalize/quotes.py here")
+    found = system("He said “no”.")
+    assert found.quotes == (((9, 11), 1),)

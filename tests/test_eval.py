@@ -53,11 +53,18 @@ def test_every_phenomenon_is_recalled(scores: Scores) -> None:
 
 
 def test_paragraph_counts_are_right(scores: Scores) -> None:
-    assert scores.paragraphs_wrong == []
+    wrong = [
+        f"{article}: {got} found, {want} labelled" for article, want, got in scores.paragraphs_wrong
+    ]
+    assert not wrong, "; ".join(wrong)
 
 
 def test_section_labels_are_right(scores: Scores) -> None:
-    assert scores.sections_wrong == []
+    wrong = [
+        f"{article}: {missed} missed, {extra} extra"
+        for article, missed, extra in scores.sections_wrong
+    ]
+    assert not wrong, "; ".join(wrong)
 
 
 # The scorer itself, on a tiny article: ‘He said “no” twice.’ with one nested quote.

@@ -145,7 +145,9 @@ def check_label(name: str, item: Any, articles: dict[str, Article]) -> Label:
         depth, tags = entry.get("depth"), entry.get("tags", [])
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
             raise LabelError(f"{where}: depth must be an integer >= 1")
-        if not isinstance(tags, list) or not set(tags) <= TAGS:
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise LabelError(f"{where}: tags must be a list of strings")
+        if not set(tags) <= TAGS:
             raise LabelError(f"{where}: unknown tags {sorted(set(tags) - TAGS)}")
         return QuoteLabel(span=at, depth=depth, tags=frozenset(tags))
 

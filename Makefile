@@ -24,7 +24,7 @@ LOCK = $(UV) pip compile --quiet --universal --generate-hashes --python-version 
 RUNTIME := $(VENV)/.runtime
 TOOLS := $(VENV)/.tools
 
-.PHONY: run test test-fast lint format bench schemas lock clean wheelhouse image image-test
+.PHONY: run test test-fast lint format bench schemas eval lock clean wheelhouse image image-test
 
 $(UV): requirements/uv.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Vellum needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -120,6 +120,10 @@ image: wheelhouse
 # against a SeaweedFS on this machine: tests/image/check_image.py says what it checks.
 image-test: $(TOOLS)
 	$(BIN)/python tests/image/check_image.py $(if $(IMAGE_TEST_BASE),--base $(IMAGE_TEST_BASE))
+
+# The normalizer against the labelled articles (tests/eval/), beside two baselines.
+eval: $(TOOLS)
+	$(BIN)/python -m tests.eval
 
 clean:
 	rm -rf $(VENV) $(UV_DIR) .pytest_cache .mypy_cache .ruff_cache $(WHEELHOUSE)

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from service.analysis import Analyzer
+from service.analysis import INLINE_ANALYSIS_CHARS, Analyzer
 from service.config import Config
 from service.errors import AnalysisFailed, AnalysisTimeout
 from service.normalize import Analysis, analyze
 from service.storage.s3 import S3ObjectStore
+from tests.slow_analysis import SLOW_MARK, packed_slow_on_mark
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 TEXTS = [
@@ -136,11 +137,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# A text today's normalizer needs seconds for (quadratic in its length): a stand-in for any
-# input that holds an analysis process too long.
-SLOW_TEXT = " 'a" * 4000
+# A text the children's analysis (tests/slow_analysis.py) never finishes.
+SLOW_TEXT = f"An article. {SLOW_MARK}"
+# Long enough to be analysed off the event loop when there are no analysis processes.
+LONG_TEXT = "A long article. " * (INLINE_ANALYSIS_CHARS // 8)
 
 
+@pytest.fixture
+def stuck_on_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Analysis processes run `packed_slow_on_mark`: stuck on SLOW_TEXT, else as ever."""
+    monkeypatch.setattr("service.analysis._analyze_packed", packed_slow_on_mark)
+
+
+@pytest.mark.usefixtures("stuck_on_mark")
 async def test_an_analysis_past_its_deadline_is_killed_and_the_others_go_on() -> None:
     async with Analyzer(2, timeout_seconds=1.0) as analyzer:
         before = child_pids(analyzer)
@@ -184,7 +193,7 @@ async def test_without_processes_a_long_text_leaves_the_event_loop_free(
     gated = GatedAnalysis()
     monkeypatch.setattr("service.analysis.analyze", gated)
     async with Analyzer(0) as analyzer:
-        task = asyncio.ensure_future(analyzer.analyze(SLOW_TEXT, None))
+        task = asyncio.ensure_future(analyzer.analyze(LONG_TEXT, None))
         await _until(gated.started.is_set)
         assert not gated.finished.is_set()  # this loop runs while the analysis does
         gated.gate.set()
@@ -199,12 +208,13 @@ async def test_without_processes_the_deadline_still_answers(
     try:
         async with Analyzer(0, timeout_seconds=0.2) as analyzer:
             with pytest.raises(AnalysisTimeout):
-                await analyzer.analyze(SLOW_TEXT, None)
+                await analyzer.analyze(LONG_TEXT, None)
             assert not gated.finished.is_set()
     finally:
         gated.gate.set()
 
 
+@pytest.mark.usefixtures("stuck_on_mark")
 async def test_a_request_past_the_deadline_gets_503_and_stores_nothing(
     make_client, store: S3ObjectStore
 ) -> None:  # type: ignore[no-untyped-def]

@@ -67,3 +67,24 @@ async def test_a_chunk_slower_than_the_lease_keeps_its_job(store: S3ObjectStore)
         final = await running
     assert final is not None
     assert (final.state, final.counts.created) == ("succeeded", 6)
+
+
+async def test_a_job_shorter_than_one_chunk_can_be_cancelled(store: S3ObjectStore) -> None:
+    """Cancelling was looked at only before full chunks: a short job always ran to its end."""
+    job = "7" * 32
+    await put_input(store, job, b'{"text": "Never to be ingested."}\n')
+    jobs = Jobs(store)
+    await jobs.recover(job)
+    await jobs.cancel(job)
+    async with Analyzer(0) as analyzer:
+        runner = Runner(
+            jobs,
+            Ingestor(Archive(store), analyzer),
+            owner="me",
+            max_line_bytes=10**6,
+            max_metadata_bytes=10**4,
+        )
+        final = await runner.run(job)
+    assert final is not None
+    assert (final.state, final.counts.created) == ("cancelled", 0)
+    assert not [key for key in await store.list_keys("") if key.startswith("records/")]

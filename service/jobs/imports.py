@@ -300,6 +300,8 @@ class Runner:
                     latest[0] = checkpoint
                     chunk = []
             if chunk:
+                if await self.jobs.cancelled(job):  # also a job shorter than one chunk
+                    return await self._finish(job, checkpoint, "cancelled")
                 checkpoint = await self._chunk(job, manifest, checkpoint, chunk)
                 latest[0] = checkpoint
         except JobLost:

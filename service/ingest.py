@@ -11,7 +11,9 @@
 
 A crash between 2 and 3 leaves at most an unreferenced original, which a retry reuses.
 When the record exists already (a retry, a duplicate, a concurrent identical request
-that won the race) the stored record is returned with `created=False`.
+that won the race) the stored record is returned with `created=False`, unless the stored
+record was made by this very request (the same channel and request id: a retry after a
+lost answer), which gets `created=True` as its first answer would have.
 """
 
 from __future__ import annotations
@@ -85,7 +87,14 @@ class Ingestor:
         record = build_record(document_id, submission, key, arrival, received_at, analysis)
         if await self.archive.put_record(record):
             return IngestOutcome(created=True, record=record)
-        return IngestOutcome(created=False, record=await self.archive.record(document_id, 1))
+        stored = await self.archive.record(document_id, 1)
+        # A retry of the request that created the record (its write committed, but the
+        # answer was lost to a timeout) is told "created", as the first answer would have.
+        same_request = arrival.request_id is not None and (
+            stored.provenance.channel,
+            stored.provenance.request_id,
+        ) == (arrival.channel, arrival.request_id)
+        return IngestOutcome(created=same_request, record=stored)
 
 
 def build_record(

@@ -250,3 +250,20 @@ async def test_every_corpus_article_round_trips(client) -> None:
         record = await (await client.get(f"/v1/documents/{document_id}")).json()
         expected = "".join(unicodedata.normalize("NFC", article["text"]).split())
         assert "".join(record["text"].split()) == expected, article["id"]
+
+
+async def test_a_retry_of_the_request_that_created_a_document_is_told_created(client) -> None:  # type: ignore[no-untyped-def]
+    """A PUT that committed before a timeout, retried with the same request id, used to
+    get 200 "duplicate" although that very request created the document."""
+    headers = {"Content-Type": "text/plain", "X-Request-ID": "retry-after-timeout-1"}
+    first = await client.post("/v1/documents", data=b"Committed, answer lost.", headers=headers)
+    retry = await client.post("/v1/documents", data=b"Committed, answer lost.", headers=headers)
+    assert (first.status, retry.status) == (201, 201)
+    assert (await first.json())["id"] == (await retry.json())["id"]
+    other = {"Content-Type": "text/plain", "X-Request-ID": "another-request"}
+    duplicate = await client.post("/v1/documents", data=b"Committed, answer lost.", headers=other)
+    assert duplicate.status == 200
+    anonymous = await client.post(
+        "/v1/documents", data=b"Committed, answer lost.", headers={"Content-Type": "text/plain"}
+    )
+    assert anonymous.status == 200

@@ -8,10 +8,17 @@ import hashlib
 import os
 
 import pytest
+from botocore.exceptions import ClientError
 
-from service.errors import IntegrityError, ObjectNotFound, PayloadTooLarge, StorageError
+from service.errors import (
+    IntegrityError,
+    ObjectNotFound,
+    PayloadTooLarge,
+    StorageError,
+    StorageUnavailable,
+)
 from service.storage.memory import MemoryStore
-from service.storage.s3 import PART_BYTES
+from service.storage.s3 import PART_BYTES, S3ObjectStore, _translate_client_error
 
 
 @pytest.fixture(params=["memory", pytest.param("s3", marks=pytest.mark.integration)])
@@ -184,3 +191,54 @@ async def test_listing_follows_continuation_past_a_thousand_keys(store) -> None:
         )
     assert await store.list_keys("many/") == keys
     assert await store.list_prefixes("") == ["many/"]
+
+
+def _client_error(code: str, status: int, headers: dict[str, str] | None = None) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": code},
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers or {}},
+        },
+        "PutObject",
+    )
+
+
+def test_slow_down_asks_clients_to_wait_longer() -> None:
+    """Retry-After was always 1 s, also when S3 throttled with SlowDown."""
+    slow = _translate_client_error(_client_error("SlowDown", 503))
+    assert isinstance(slow, StorageUnavailable)
+    assert slow.extensions["retry_after_seconds"] == 5
+    told = _translate_client_error(_client_error("ServiceUnavailable", 503, {"retry-after": "12"}))
+    assert told.extensions["retry_after_seconds"] == 12
+    assert (
+        _translate_client_error(_client_error("InternalError", 500)).extensions[
+            "retry_after_seconds"
+        ]
+        == 1
+    )
+
+
+class SlowingDown:
+    """The real store, except that writes are throttled as S3 does with SlowDown."""
+
+    def __init__(self, inner: S3ObjectStore) -> None:
+        self.inner = inner
+
+    async def put_if_absent(
+        self, key: str, data: bytes, *, sha256: bytes, content_type: str
+    ) -> bool:
+        raise _translate_client_error(_client_error("SlowDown", 503))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_a_throttled_write_answers_503_with_the_longer_retry_after(
+    make_client, store
+) -> None:  # type: ignore[no-untyped-def]
+    client = await make_client(SlowingDown(store))
+    response = await client.post(
+        "/v1/documents", data=b"Throttled.", headers={"Content-Type": "text/plain"}
+    )
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "5"

@@ -250,14 +250,20 @@ class Runner:
         latest = [checkpoint]  # the job's latest checkpoint, kept up to date by _run
         try:
             return await self._run(job, latest)
-        except (JobLost, asyncio.CancelledError, StorageUnavailable):
+        except JobLost:  # another worker advanced the job: it is theirs now
+            log.warning("import_lost", job=job)
+            return None
+        except (asyncio.CancelledError, StorageUnavailable):
             raise
         except Exception as exc:  # the job cannot go on: it fails, the others run
             log.exception("import_job_failed", job=job)
             reason = exc.detail if isinstance(exc, VellumError) else type(exc).__name__
-            return await self._finish(
-                job, latest[0], "failed", f"the job could not go on: {reason}"
-            )
+            try:
+                return await self._finish(
+                    job, latest[0], "failed", f"the job could not go on: {reason}"
+                )
+            except JobLost:
+                return None
 
     async def _run(self, job: str, latest: list[model.Checkpoint]) -> model.Checkpoint | None:
         checkpoint = latest[0]
@@ -300,6 +306,8 @@ class Runner:
                     latest[0] = checkpoint
                     chunk = []
             if chunk:
+                if await self.jobs.cancelled(job):  # also a job shorter than one chunk
+                    return await self._finish(job, checkpoint, "cancelled")
                 checkpoint = await self._chunk(job, manifest, checkpoint, chunk)
                 latest[0] = checkpoint
         except JobLost:
@@ -339,6 +347,50 @@ class Runner:
         checkpoint: model.Checkpoint,
         chunk: list[Line],
     ) -> model.Checkpoint:
+        """Ingest one chunk while a heartbeat renews the lease, then checkpoint it."""
+        held = [checkpoint]  # the latest checkpoint: the heartbeat's, then the chunk's
+        stop = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(job, held, stop))
+        try:
+            done = await self._ingest_chunk(job, manifest, chunk)
+        finally:
+            stop.set()  # a renewal in flight completes (its checkpoint must be known)
+            await asyncio.shield(heartbeat)
+        checkpoint = held[0]
+        checkpoint = await self.jobs.advance(
+            job,
+            checkpoint,
+            next_line=chunk[-1].number + 1,
+            next_offset=chunk[-1].end,
+            counts=checkpoint.counts + done,
+            lease_expires=time.time() + self.lease_seconds,
+        )
+        self.progress(checkpoint)
+        self.on_chunk(done)
+        return checkpoint
+
+    async def _heartbeat(self, job: str, held: list[model.Checkpoint], stop: asyncio.Event) -> None:
+        """Renew the lease every third of its length while a chunk runs, so a chunk
+        slower than the lease is not taken over by another worker (a renewal is a
+        checkpoint with the same progress and a later expiry)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.lease_seconds / 3):
+                    await stop.wait()
+            if stop.is_set():
+                return
+            try:
+                held[0] = await self.jobs.advance(
+                    job, held[0], lease_expires=time.time() + self.lease_seconds
+                )
+            except JobLost:
+                return  # the chunk's own checkpoint will find out
+            except StorageError as exc:  # try again at the next beat
+                log.warning("import_lease_renewal_failed", job=job, detail=exc.detail)
+
+    async def _ingest_chunk(
+        self, job: str, manifest: model.Manifest, chunk: list[Line]
+    ) -> model.Counts:
         mine = [
             line for line in chunk if manifest.shard is None or manifest.shard.owns(line.number)
         ]
@@ -385,18 +437,7 @@ class Runner:
             duplicates=len(results) - created,
             failed=len(errors),
         )
-        counts = checkpoint.counts + done
-        checkpoint = await self.jobs.advance(
-            job,
-            checkpoint,
-            next_line=chunk[-1].number + 1,
-            next_offset=chunk[-1].end,
-            counts=counts,
-            lease_expires=time.time() + self.lease_seconds,
-        )
-        self.progress(checkpoint)
-        self.on_chunk(done)
-        return checkpoint
+        return done
 
     def _verify(self, line: Line) -> Submission:
         if line.data is None or line.size > self.max_line_bytes:

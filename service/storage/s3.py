@@ -431,5 +431,21 @@ def _translate_client_error(exc: botocore.exceptions.ClientError) -> StorageErro
     if code in _NOT_FOUND_CODES or status == 404:
         return ObjectNotFound(f"S3 {operation}: {code or 'not found'}")
     if status >= 500 or code in _UNAVAILABLE_CODES:
-        return StorageUnavailable(f"S3 {operation} failed: {code} (HTTP {status})")
+        return StorageUnavailable(
+            f"S3 {operation} failed: {code} (HTTP {status})",
+            retry_after_seconds=_retry_after(exc, code),
+        )
     return StorageError(f"S3 {operation} failed: {code} (HTTP {status})")
+
+
+SLOW_DOWN_RETRY_SECONDS = 5  # S3 asks clients to back off: more than the usual second
+
+
+def _retry_after(exc: botocore.exceptions.ClientError, code: str) -> int:
+    """Seconds a client should wait: the endpoint's own Retry-After if it sent one, longer
+    for SlowDown (throttling), else one second."""
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    sent = str(headers.get("retry-after", ""))
+    if sent.isdigit():
+        return max(1, min(int(sent), 300))
+    return SLOW_DOWN_RETRY_SECONDS if code == "SlowDown" else 1

@@ -176,8 +176,9 @@ def problem_response(request: web.Request, error: VellumError) -> web.Response:
         body=_problem_encoder.encode(body),
         content_type=PROBLEM_JSON,
     )
-    if error.status == 503:
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if error.status == 503:  # the error's own wait (S3 SlowDown asks for more), or 1 s
+        wait = error.extensions.get("retry_after_seconds", RETRY_AFTER_SECONDS)
+        response.headers["Retry-After"] = str(wait)
     if isinstance(error, TooManyAttempts):
         response.headers["Retry-After"] = str(error.extensions["retry_after_seconds"])
     if isinstance(error, MethodNotAllowed):

@@ -7,7 +7,7 @@ import json
 
 from service.analysis import Analyzer
 from service.archive import Archive
-from service.ingest import Ingestor, IngestOutcome, Receipt
+from service.ingest import Arrival, Ingestor, IngestOutcome
 from service.jobs.imports import Jobs, Runner
 from service.storage.s3 import S3ObjectStore
 from service.submission import Submission
@@ -24,14 +24,14 @@ class SlowIngestor(Ingestor):
         self.seconds = seconds
         self.started = asyncio.Event()
 
-    async def ingest(self, submission: Submission, receipt: Receipt) -> IngestOutcome:
+    async def ingest(self, submission: Submission, arrival: Arrival) -> IngestOutcome:
         self.started.set()
         await asyncio.sleep(self.seconds)
-        return await super().ingest(submission, receipt)
+        return await super().ingest(submission, arrival)
 
 
 async def test_a_chunk_slower_than_the_lease_keeps_its_job(store: S3ObjectStore) -> None:
-    """The lease was renewed only at a chunk's end: another worker took the job over in
+    """The lease was renewed only at a chunk's end: another lease owner took the job over in
     the middle of a slow chunk, and the first one's checkpoint then failed (a livelock
     when every chunk is that slow)."""
     data = b"".join(json.dumps({"text": f"Slow line {n}."}).encode() + b"\n" for n in range(6))
@@ -63,7 +63,7 @@ async def test_a_chunk_slower_than_the_lease_keeps_its_job(store: S3ObjectStore)
         while not running.done() and taken is None:  # the chunk takes 6 × 0.5 s, 3 leases
             taken = await other.claim(JOB)
             await asyncio.sleep(0.2)
-        assert taken is None, "another worker took the job from its alive owner"
+        assert taken is None, "another lease owner took the job from its alive owner"
         final = await running
     assert final is not None
     assert (final.state, final.counts.created) == ("succeeded", 6)

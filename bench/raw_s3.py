@@ -20,7 +20,7 @@ import urllib.parse
 from datetime import UTC, datetime
 
 from bench.measure import Timings
-from bench.s3_ceiling import record_json, run_threads
+from bench.s3_ceiling import put_pairs, run_threads
 from service.storage.s3 import S3Settings
 
 _UNSIGNED = "UNSIGNED-PAYLOAD"
@@ -29,6 +29,9 @@ _ALGORITHM = "AWS4-HMAC-SHA256"
 
 class S3Failure(Exception):
     """The server answered with a status other than the one expected."""
+
+
+_FAILURES = (S3Failure, OSError)
 
 
 class Signer:
@@ -142,28 +145,10 @@ class RawCeiling:
 
     def put_pairs(self, documents: list[bytes]) -> tuple[Timings, list[str]]:
         """PUT each document and its JSON record, as the boto3 ceiling does."""
-        keys = [""] * len(documents)
-
-        def put_pair(index: int) -> int:
-            document = documents[index]
-            digest = hashlib.sha256(document).digest()
-            self._put(
-                f"{self.prefix}originals/sha256/{digest.hex()}",
-                document,
-                digest,
-                "text/plain; charset=utf-8",
-            )
-            record = record_json(document, digest.hex())
-            key = f"{self.prefix}records/{digest.hex()}.json"
-            self._put(key, record, hashlib.sha256(record).digest(), "application/json")
-            keys[index] = key
-            return 0
-
-        timings = run_threads(len(documents), self.concurrency, put_pair, (S3Failure, OSError))
-        return timings, [key for key in keys if key]
+        return put_pairs(documents, self.prefix, self.concurrency, self._put, _FAILURES)
 
     def get(self, keys: list[str]) -> Timings:
         def get_one(index: int) -> int:
             return len(self._request("GET", keys[index], None, {}, 200))
 
-        return run_threads(len(keys), self.concurrency, get_one, (S3Failure, OSError))
+        return run_threads(len(keys), self.concurrency, get_one, _FAILURES)

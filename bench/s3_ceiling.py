@@ -22,6 +22,9 @@ import msgspec
 from bench.measure import Timings
 from service.storage.s3 import S3Settings, s3_client
 
+_BOTO3_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+TEXT_UTF8 = "text/plain; charset=utf-8"
+APPLICATION_JSON = "application/json"
 EXCERPT_BYTES = 880  # makes the JSON object about 1 KB
 _json = msgspec.json.Encoder()
 
@@ -64,25 +67,7 @@ class Ceiling:
 
     def put_pairs(self, documents: list[bytes]) -> tuple[Timings, list[str]]:
         """PUT each document and its JSON record; returns the records' keys."""
-        keys = [""] * len(documents)
-
-        def put_pair(index: int) -> int:
-            document = documents[index]
-            digest = hashlib.sha256(document).digest()
-            self._put(
-                f"{self.prefix}originals/sha256/{digest.hex()}",
-                document,
-                digest,
-                "text/plain; charset=utf-8",
-            )
-            record = record_json(document, digest.hex())
-            key = f"{self.prefix}records/{digest.hex()}.json"
-            self._put(key, record, hashlib.sha256(record).digest(), "application/json")
-            keys[index] = key
-            return 0  # nothing read
-
-        timings = run_threads(len(documents), self.concurrency, put_pair)
-        return timings, [key for key in keys if key]
+        return put_pairs(documents, self.prefix, self.concurrency, self._put)
 
     def get(self, keys: list[str]) -> Timings:
         def get_one(index: int) -> int:
@@ -93,7 +78,32 @@ class Ceiling:
         return run_threads(len(keys), self.concurrency, get_one)
 
 
-_BOTO3_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+Put = Callable[[str, bytes, bytes, str], None]  # key, body, its SHA-256, content type
+
+
+def put_pairs(
+    documents: list[bytes],
+    prefix: str,
+    concurrency: int,
+    put: Put,
+    errors: tuple[type[Exception], ...] = _BOTO3_ERRORS,
+) -> tuple[Timings, list[str]]:
+    """The ingest of a ceiling: for each document, `put` the original bytes, then a JSON
+    record naming them, on `concurrency` threads; returns the records' keys."""
+    keys = [""] * len(documents)
+
+    def put_pair(index: int) -> int:
+        document = documents[index]
+        digest = hashlib.sha256(document).digest()
+        put(f"{prefix}originals/sha256/{digest.hex()}", document, digest, TEXT_UTF8)
+        record = record_json(document, digest.hex())
+        key = f"{prefix}records/{digest.hex()}.json"
+        put(key, record, hashlib.sha256(record).digest(), APPLICATION_JSON)
+        keys[index] = key
+        return 0  # nothing read
+
+    timings = run_threads(len(documents), concurrency, put_pair, errors)
+    return timings, [key for key in keys if key]
 
 
 def run_threads(

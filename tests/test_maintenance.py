@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import boto3
@@ -12,9 +13,13 @@ import msgspec
 from service import ids
 from service.analysis import Analyzer
 from service.archive import Archive
+from service.ingest import Arrival, Ingestor
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
+from service.media import resolve_charset
+from service.storage.memory import MemoryStore
 from service.storage.s3 import S3Settings
+from service.submission import from_text_body
 from service.types import record_decoder
 from tests.servers import run_vellum, s3_environment
 from tests.test_faults import FailingRecordWrites
@@ -51,6 +56,40 @@ async def post(client, text: str) -> dict[str, object]:  # type: ignore[no-untyp
         await client.get(f"/v1/documents/{(await response.json())['id']}")
     ).json()
     return record
+
+
+class StoredWhileListing(MemoryStore):
+    """An archive that a document reaches while verify runs: stored (original, then
+    record, as ingest does) right after verify's first listing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrival: Callable[[], Awaitable[object]] | None = None
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        keys = await super().list_keys(prefix)
+        if self.arrival is not None:
+            arrival, self.arrival = self.arrival, None
+            await arrival()
+        return keys
+
+
+async def test_a_document_stored_while_verify_runs_is_no_finding() -> None:
+    """Stored between verify's two listings, a document was reported `missing` (listed
+    record, unlisted original) or `unreferenced` (listed original, unlisted record)."""
+    store = StoredWhileListing()
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(Archive(store), analyzer)
+
+        async def ingest(text: bytes) -> object:
+            submission = from_text_body(text, resolve_charset("utf-8"))
+            return await ingestor.ingest(submission, Arrival(channel="http"))
+
+        await ingest(b"Stored before verify began.")
+        store.arrival = lambda: ingest(b"Stored right after the first listing.")
+        report = await verify(store)
+    assert store.arrival is None, "the document arrived while verify ran"
+    assert report.findings == []
 
 
 async def test_verify_finds_flipped_bits_lost_and_unreferenced_objects(

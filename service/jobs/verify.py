@@ -7,6 +7,13 @@ Findings, one per object:
 - `missing`: an original that a record names but that is not there;
 - `unreferenced`: an original no record names (left by a write that failed between its
   two steps; harmless, reported so it can be cleaned up).
+
+On a live archive documents are written while verify runs. Records are listed before
+originals: a record is written after its original, so every listed record's original is
+in the later listing, and a document is never reported `missing` for arriving in
+between. An original whose record arrived after the records were listed would look
+unreferenced: before reporting any, verify lists the records again and reads those that
+are new, so `unreferenced` means no record named the original when the check ended.
 """
 
 from __future__ import annotations
@@ -41,8 +48,8 @@ class Report(msgspec.Struct, frozen=True):
 async def verify(
     store: BulkStore, *, concurrency: int = 8, progress: Callable[[int], None] | None = None
 ) -> Report:
+    records = await _record_keys(store)  # first: see the module's docstring
     originals = await store.list_keys("originals/sha256/")
-    records = [key for key in await store.list_keys("records/") if key.endswith(".json")]
     limit = asyncio.Semaphore(concurrency)
     findings: list[Finding] = []
     referenced: set[str] = set()
@@ -85,9 +92,18 @@ async def verify(
                 )
         tick()
 
+    async def names_of_new_record(key: str) -> None:
+        async with limit:
+            data = await _read(store, key)
+        referenced.update(_named_original(data) if data is not None else [])
+
     originals_set = set(originals)
     await asyncio.gather(*(check_original(key) for key in originals))
     await asyncio.gather(*(check_record(key) for key in records))
+    if originals_set - referenced:  # records that arrived meanwhile may name them
+        listed = set(records)
+        arrived = [key for key in await _record_keys(store) if key not in listed]
+        await asyncio.gather(*(names_of_new_record(key) for key in arrived))
     findings.extend(
         Finding("unreferenced", key, "no record names this original")
         for key in sorted(originals_set - referenced)
@@ -95,6 +111,10 @@ async def verify(
     order = {"corrupt": 0, "missing": 1, "unreferenced": 2}
     findings.sort(key=lambda finding: (order[finding.kind], finding.key))
     return Report(originals=len(originals), records=len(records), findings=findings)
+
+
+async def _record_keys(store: BulkStore) -> list[str]:
+    return [key for key in await store.list_keys("records/") if key.endswith(".json")]
 
 
 async def _read(store: BulkStore, key: str) -> bytes | None:

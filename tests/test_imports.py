@@ -9,13 +9,16 @@ import subprocess
 import sys
 from typing import Any
 
+import aiohttp
 import pytest
 
 from service.analysis import Analyzer
 from service.archive import Archive
+from service.errors import StorageUnavailable
 from service.ingest import Ingestor
 from service.jobs import model
 from service.jobs.imports import CHUNK_LINES, Jobs, Runner, now_text
+from service.storage.memory import MemoryStore
 from tests.conftest import CORPUS
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -251,3 +254,39 @@ async def test_ten_thousand_corpus_lines_with_bad_lines_and_duplicates(
         assert by_line[offset]["id"] == by_line[original]["id"]
     stored = {key.split("/")[1] for key in await store.list_keys("records/")}
     assert {entry["id"] for entry in results} == stored
+
+
+class ResultsFailingPartway(MemoryStore):
+    """Storage that fails reading a job's second results chunk, once asked to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+        self.results_read = 0
+
+    async def get(self, key: str) -> bytes:
+        if self.failing and "/results/" in key:
+            self.results_read += 1
+            if self.results_read > 1:
+                raise StorageUnavailable("injected fault: the S3 server went away")
+        return await super().get(key)
+
+
+async def test_a_storage_error_partway_through_a_listing_aborts_it(make_client) -> None:  # type: ignore[no-untyped-def]
+    """A storage error after the 200 had begun left a cut-off listing that looked whole
+    (or a problem body spliced into it): the connection is aborted instead."""
+    store = ResultsFailingPartway()
+    client = await make_client(store)
+    body = b"".join(
+        json.dumps({"text": f"Article {n} of a two-chunk import."}).encode() + b"\n"
+        for n in range(CHUNK_LINES + 1)
+    )
+    started = await client.post("/v1/imports", data=body, headers=NDJSON)
+    status = await wait_done(client, started.headers["Location"])
+    assert (status["state"], status["created"]) == ("succeeded", CHUNK_LINES + 1)
+    store.failing = True
+    response = await client.get(status["links"]["results"])
+    assert response.status == 200  # the first chunk was read and sent
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()
+    assert store.results_read == 2

@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import msgspec
+import structlog
 from aiohttp import web
 
 from service import media
-from service.errors import NotFound, ObjectNotFound, PayloadTooLarge, UnsupportedMediaType
+from service.errors import (
+    NotFound,
+    ObjectNotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    VellumError,
+)
 from service.jobs import model
 from service.jobs.imports import Jobs
 from service.jobs.lines import LineCounter
@@ -19,6 +26,7 @@ from service.web.typedefs import IMPORT_WAKE, KEY_ID, REQUEST_ID, SERVICES
 NDJSON = media.APPLICATION_NDJSON
 _ACCEPTED = (NDJSON, "application/jsonl", "application/x-jsonlines")
 _json = msgspec.json.Encoder()
+log = structlog.get_logger("vellum.imports")
 
 
 async def create_import(request: web.Request) -> web.Response:
@@ -93,13 +101,27 @@ async def get_results(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream_chunks(request: web.Request, kind: str) -> web.StreamResponse:
-    """The job's entries of one kind as NDJSON, in line order, chunk by chunk."""
+    """The job's entries of one kind as NDJSON, in line order, chunk by chunk.
+
+    A storage error before the first chunk is read is a problem answer. One after the 200
+    has begun cannot be: the connection is aborted instead (no chunked terminator), so a
+    client never takes a cut-off listing for a whole one."""
     jobs, job = await _job(request)
     keys = await jobs.chunks(job, kind)
+    first = await jobs.store.get(keys[0]) if keys else b""
     response = web.StreamResponse(headers={"Content-Type": NDJSON})
     await response.prepare(request)
-    for key in keys:
-        await response.write(await jobs.store.get(key))
+    await response.write(first)
+    for key in keys[1:]:
+        try:
+            data = await jobs.store.get(key)
+        except VellumError as error:
+            log.warning("import_listing_aborted", job=job, kind=kind, problem=error.slug)
+            response.force_close()
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        await response.write(data)
     await response.write_eof()
     return response
 

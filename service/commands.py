@@ -159,8 +159,13 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
         )
     for document_id in report.written:
         print(f"new version: {document_id}")
-    print(f"{len(report.written)} new versions, {len(report.current)} already current")
-    return 0
+    for failure in report.failed:
+        print(f"failed: {failure.id}: {failure.problem}")
+    print(
+        f"{len(report.written)} new versions, {len(report.current)} already current, "
+        f"{len(report.failed)} failed"
+    )
+    return 1 if report.failed else 0
 
 
 async def run_export(config: Config, target: Path, ids: list[str], every: bool) -> int:

@@ -163,6 +163,37 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     assert await archive.versions(old.id) == [1, 2]
 
 
+async def test_reprocess_reports_a_bad_document_and_goes_on() -> None:
+    """One document whose original had rotted stopped `reprocess --all` for every other
+    one: now it is reported with why, and the others get their new versions."""
+    store = MemoryStore()
+    archive = Archive(store)
+    old_ids = []
+    for n, text in enumerate([b"First article.", b"Second article.", b"Third article."]):
+        fixture = record_decoder.decode(FIXTURE.read_bytes())
+        sha256 = hashlib.sha256(text).hexdigest()
+        old = msgspec.structs.replace(
+            fixture,
+            id=ids.document_id(sha256, "utf-8", None),
+            original=msgspec.structs.replace(
+                fixture.original, sha256=sha256, size=len(text), key=ids.original_key(sha256)
+            ),
+            provenance=msgspec.structs.replace(fixture.provenance, normalizer_version="0.1"),
+        )
+        await archive.put_original(text, sha256=bytes.fromhex(sha256), media_type="text/plain")
+        await archive.put_record(old)
+        old_ids.append(old.id)
+        if n == 1:
+            store.damage(old.original.key, b"Rotten bytes.")
+    report = await reprocess(archive, Analyzer(0), old_ids, concurrency=1)
+    rotten = old_ids[1]
+    assert report.written == sorted(old_ids[0:1] + old_ids[2:3])
+    assert [(failure.id, failure.problem.split(":")[0]) for failure in report.failed] == [
+        (rotten, "integrity-error")
+    ]
+    assert await archive.versions(rotten) == [1]
+
+
 async def test_a_rotten_record_is_an_integrity_error_not_wrong_bytes(
     make_client, store, s3_settings
 ) -> None:

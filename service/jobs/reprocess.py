@@ -3,7 +3,12 @@
 For each document, the latest record is read; if the current normalizer made it, the
 document is skipped. Otherwise its original is decoded again in the charset the record
 names and analysed, and the result is written as the next version (a conditional create:
-a version another worker wrote first is left as it is). Old versions stay untouched.
+a version another process wrote first is left as it is). Old versions stay untouched.
+
+A document that cannot be reprocessed (its original missing or rotten, its record
+unreadable, its text refused by the analysis) is reported with why, and the others go on;
+only storage going away stops the run. `concurrency` documents are in hand at once, taken
+in turn from `ids`, so the run holds no task per document.
 """
 
 from __future__ import annotations
@@ -16,14 +21,21 @@ import msgspec
 from service import media
 from service.analysis import Analyzer
 from service.archive import Archive
+from service.errors import StorageUnavailable, VellumError
 from service.ingest import rebuild_record
 from service.normalize import NORMALIZER_VERSION
 from service.storage.port import BulkStore
 
 
+class Failure(msgspec.Struct, frozen=True):
+    id: str
+    problem: str  # the problem's slug and detail
+
+
 class ReprocessReport(msgspec.Struct, frozen=True):
     written: list[str]  # ids that got a new version
     current: list[str]  # ids whose latest version is already this normalizer's
+    failed: list[Failure]  # ids that could not be reprocessed, with why
 
 
 async def document_ids(store: BulkStore) -> list[str]:
@@ -39,26 +51,43 @@ async def reprocess(
     concurrency: int = 8,
     progress: Callable[[int], None] | None = None,
 ) -> ReprocessReport:
-    limit = asyncio.Semaphore(concurrency)
     written: list[str] = []
     current: list[str] = []
+    failed: list[Failure] = []
 
-    async def one(document_id: str) -> None:
-        async with limit:
-            latest = await archive.record(document_id)
-            if latest.provenance.normalizer_version == NORMALIZER_VERSION:
-                current.append(document_id)
-                return
-            original = await archive.original(latest)
-            decoded = media.decode(original, media.resolve_charset(latest.original.charset))
-            analysis = await analyzer.analyze(decoded, latest.source.title)
-            following = rebuild_record(latest, analysis)
-            if await archive.put_record(following):
-                written.append(document_id)
-            else:
-                current.append(document_id)
+    async def attempt(document_id: str) -> None:
+        try:
+            await reprocess_one(document_id)
+        except StorageUnavailable:
+            raise
+        except VellumError as error:
+            failed.append(Failure(document_id, f"{error.slug}: {error.detail}"))
         if progress is not None:
-            progress(len(written) + len(current))
+            progress(len(written) + len(current) + len(failed))
 
-    await asyncio.gather(*(one(document_id) for document_id in ids))
-    return ReprocessReport(written=sorted(written), current=sorted(current))
+    async def reprocess_one(document_id: str) -> None:
+        latest = await archive.record(document_id)
+        if latest.provenance.normalizer_version == NORMALIZER_VERSION:
+            current.append(document_id)
+            return
+        original = await archive.original(latest)
+        decoded = media.decode(original, media.resolve_charset(latest.original.charset))
+        analysis = await analyzer.analyze(decoded, latest.source.title)
+        following = rebuild_record(latest, analysis)
+        if await archive.put_record(following):
+            written.append(document_id)
+        else:
+            current.append(document_id)
+
+    pending = iter(ids)
+
+    async def taker() -> None:
+        for document_id in pending:
+            await attempt(document_id)
+
+    await asyncio.gather(*(taker() for _ in range(concurrency)))
+    return ReprocessReport(
+        written=sorted(written),
+        current=sorted(current),
+        failed=sorted(failed, key=lambda failure: failure.id),
+    )

@@ -203,6 +203,35 @@ def test_default_embedded_storage_serves_persists_and_stops(tmp_path: Path) -> N
         assert stored == text.encode()
 
 
+def test_a_second_sigterm_during_shutdown_leaves_no_embedded_server_behind(
+    tmp_path: Path,
+) -> None:
+    """A second SIGTERM (a supervisor's, or make's, which passes its own on to its child)
+    arriving once the first had started the shutdown killed Vellum before it stopped
+    the embedded S3 server: `weed` lived on, holding the data dir's ports."""
+    env = {"VELLUM_DATA_DIR": str(tmp_path / "vellum-data")}
+    with running_server(tmp_path, env) as server:
+        (weed_pid,) = [
+            event["pid"]
+            for event in log_events(server.output())
+            if event["event"] == "embedded_s3_started"
+        ]
+        server.terminate()
+        deadline = time.monotonic() + 30  # a hang guard only
+        while "draining" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.terminate()
+        assert server.wait() == 0
+        events = [event["event"] for event in log_events(server.output())]
+    assert "embedded_s3_stopped" in events
+    try:
+        os.kill(weed_pid, 0)
+        weed_alive = True
+    except ProcessLookupError:
+        weed_alive = False
+    assert not weed_alive, "the embedded S3 server outlived Vellum"
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return run_vellum(*args, env=env, timeout=60)
 

@@ -81,7 +81,12 @@ async def serve(
         except TimeoutError:
             log.warning("shutdown_timeout", in_flight=lifecycle.in_flight)
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-        await runner.cleanup()
+        # The handlers stay until the resources are released: a second SIGTERM or Ctrl-C
+        # meanwhile (make passes its own SIGTERM on to its child) must not kill the
+        # process before it has stopped the embedded S3 server.
+        try:
+            await runner.cleanup()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
         log.info("stopped")

@@ -11,11 +11,9 @@ tests/test_normalizer_linearity.py holds the same patterns to a deterministic wo
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import msgspec
 
+from bench.normalizer import best_cpu_seconds
 from service.normalize import analyze
 
 ROUNDS = 3
@@ -78,15 +76,6 @@ class HostileResult(msgspec.Struct, frozen=True):
     ratio: float  # large ÷ small ms per KB; linear work keeps it near 1
 
 
-def _best_cpu_seconds(work: Callable[[], object], rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.process_time()
-        work()
-        best = min(best, time.process_time() - started)
-    return best
-
-
 def measure(patterns: tuple[str, ...] = tuple(PATTERNS)) -> list[HostileResult]:
     analyze("Warm up the language model before measuring anything.")
     results = []
@@ -96,7 +85,7 @@ def measure(patterns: tuple[str, ...] = tuple(PATTERNS)) -> list[HostileResult]:
         for size, rounds in ((SMALL_BYTES, ROUNDS), (LARGE_BYTES, LARGE_ROUNDS)):
             text = text_of_size(name, size)
             kb = len(text.encode()) / 1000
-            seconds = _best_cpu_seconds(lambda text=text: analyze(text), rounds)  # type: ignore[misc]
+            seconds = best_cpu_seconds(lambda text=text: analyze(text), rounds)  # type: ignore[misc]
             per_kb.append(seconds * 1000 / kb)
             sizes.append(kb)
         results.append(

@@ -126,18 +126,7 @@ class Jobs:
         keys = await self.store.list_keys(model.checkpoints_prefix(job))
         seq = int(max(keys).rsplit("/", 1)[-1].split(".")[0]) + 1 if keys else 1
         at = now_text()
-        final = model.Checkpoint(
-            seq=seq,
-            state="failed",
-            next_line=1,
-            next_offset=0,
-            counts=model.Counts(),
-            lease_owner=None,
-            lease_expires=0.0,
-            updated_at=at,
-            finished_at=at,
-            error=reason,
-        )
+        final = _at_the_start(seq, "failed", at, finished_at=at, error=reason)
         await self._put_json(model.checkpoint_key(job, seq), final)
 
     async def job_ids(self) -> list[str]:
@@ -177,15 +166,23 @@ class Jobs:
 
 
 def _first_checkpoint(manifest: model.Manifest) -> model.Checkpoint:
+    return _at_the_start(1, "queued", manifest.created_at)
+
+
+def _at_the_start(
+    seq: int, state: model.State, updated_at: str, **ending: str | None
+) -> model.Checkpoint:
+    """A checkpoint at the input's start: nothing read or counted, nobody holding it."""
     return model.Checkpoint(
-        seq=1,
-        state="queued",
+        seq=seq,
+        state=state,
         next_line=1,
         next_offset=0,
         counts=model.Counts(),
         lease_owner=None,
         lease_expires=0.0,
-        updated_at=manifest.created_at,
+        updated_at=updated_at,
+        **ending,
     )
 
 

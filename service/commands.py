@@ -139,7 +139,7 @@ async def run_get(config: Config, document_id: str, version: int | None, origina
 async def run_verify(config: Config) -> int:
     """Exit status 1 when anything is missing, corrupt or unreferenced."""
     async with open_services(config, analysis_processes=0) as services:
-        report = await verify(services.store)
+        report = await verify(services.store, settle_seconds=config.changes_settle_seconds)
     for finding in report.findings:
         print(f"{finding.kind}: {finding.key}: {finding.detail}")
     print(

@@ -14,6 +14,7 @@ from service.finding.entries import IndexWriter
 from service.ingest import rebuild_record
 from service.timestamps import utc_now
 
+
 async def post(client, text: str, **source: str) -> dict:  # type: ignore[no-untyped-def]
     body = {"text": text, "source": source} if source else {"text": text}
     response = await client.post("/v1/documents", json=body)
@@ -238,9 +239,7 @@ async def test_near_duplicates_are_named_on_arrival_and_by_similar(client) -> No
     assert [item["id"] for item in items] == [copy["id"]]
     assert other["id"] not in {item["id"] for item in items}
     exact = await client.get(f"/v1/documents/{first['id']}/similar", params={"max_distance": "0"})
-    assert (await exact.json())["items"] == [
-        item for item in items if item["distance"] == 0
-    ]
+    assert (await exact.json())["items"] == [item for item in items if item["distance"] == 0]
 
 
 @pytest.mark.parametrize("value", ["4", "-1", "x", "1.5"])

@@ -1,4 +1,6 @@
-"""The progress bar and summary of `vellum import` (rich, on standard error)."""
+"""The progress bars of `vellum import` (over bytes) and of the commands that go through
+every record (`vellum reindex`: over records), and the import summary (rich, on
+standard error)."""
 
 from __future__ import annotations
 
@@ -82,3 +84,37 @@ def summary(job: str, state: str, counts: model.Counts, error: str | None) -> st
             f"or the objects under {model.PREFIX}{job}/errors/"
         )
     return "\n".join(lines)
+
+
+class CountProgress:
+    """A bar over a number of things (`vellum reindex`: record versions), with their rate."""
+
+    def __init__(self, label: str, console: Console | None = None) -> None:
+        self.label = label
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+            TextColumn("{task.fields[rate]:.0f}/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+        )
+        self.task: TaskID | None = None
+        self.started = time.monotonic()
+
+    def __enter__(self) -> CountProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def total(self, total: int) -> None:
+        self.task = self.bar.add_task(self.label, total=total, rate=0.0)
+
+    def update(self, done: int) -> None:
+        if self.task is not None:
+            rate = done / max(time.monotonic() - self.started, 1e-6)
+            self.bar.update(self.task, completed=done, rate=rate)

@@ -41,10 +41,18 @@ class StaleEntry(msgspec.Struct, frozen=True):
 
 
 async def reindex(
-    writer: IndexWriter, *, concurrency: int = 8, progress: Callable[[int], None] | None = None
+    writer: IndexWriter,
+    *,
+    concurrency: int = 8,
+    on_total: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ReindexReport:
+    """Every entry of every record version; `on_total` is told how many versions there
+    are, `progress` how many are done."""
     store = writer.store
     record_keys = [key for key in await store.list_keys("records/") if key.endswith(".json")]
+    if on_total is not None:
+        on_total(len(record_keys))
     limiter = asyncio.Semaphore(concurrency)
     created = 0
     unreadable: list[str] = []

@@ -253,3 +253,24 @@ async def test_max_distance_outside_0_to_3_is_400(client, value: str) -> None:
 async def test_similar_of_an_absent_or_malformed_id(client) -> None:
     assert (await client.get(f"/v1/documents/{'a' * 32}/similar")).status == 404
     assert (await client.get("/v1/documents/nope/similar")).status == 400
+
+
+async def test_a_lookup_that_reads_its_most_pages_goes_on_from_its_cursor(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.finding import lookups
+
+    monkeypatch.setattr(lookups, "_PAGE", 2)
+    monkeypatch.setattr(lookups, "MAX_PAGES", 1)
+    urls = [f"http://example.com/{name}" for name in "abcde"]
+    ids = {(await post(client, f"Bounded {url}.", url=url))["id"] for url in urls}
+    for match in ("host", "domain", "prefix"):
+        seen: list[str] = []
+        query = {"url": "example.com/", "match": match, "limit": "1000"}
+        for _ in range(20):
+            page = await find(client, **query)
+            seen += [item["id"] for item in page["items"]]
+            if page["next"] is None:
+                break
+            query["cursor"] = page["next"]
+        assert sorted(seen) == sorted(ids), match

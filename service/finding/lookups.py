@@ -140,7 +140,7 @@ class Finder:
         taken: set[str] = set()  # documents answered (a document's versions are adjacent)
         pages = 0
         for prefix in prefixes:
-            start = after
+            start = max(after, prefix)  # no entry's key is its prefix itself
             if sorted_by_time and until is not None:
                 start = max(start, prefix + keys.inverted(until))
             while True:

@@ -11,16 +11,15 @@ In this process, on the bench's SeaweedFS, with the storage port counted call by
    are ingested whole; the rest of the archive is index entries written directly (a feed,
    a URL and four band entries each, on other hosts), which is what a listing walks past.
 
-`python -m bench.finding [--sizes 10000,100000]` runs it alone on a SeaweedFS of its own.
+`python -m bench.finding [--finding-sizes 10000,100000]` runs it alone on a SeaweedFS of
+its own; `python -m bench` runs it last.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import hashlib
-import os
 import random
 import statistics
 import sys
@@ -35,7 +34,7 @@ import msgspec
 
 from bench import corpus, procstat
 from bench.processes import seaweedfs
-from bench.settings import DEFAULT_CORPUS
+from bench.settings import parse
 from service.analysis import Analyzer
 from service.archive import Archive
 from service.finding import keys
@@ -230,12 +229,13 @@ async def _len_changes(page: Awaitable[Any]) -> int:
     return len((await page).items)
 
 
-async def run(s3: S3Settings, prefix: str, weed_pid: int, sizes: Sequence[int]) -> FindingResult:
-    settings = msgspec.structs.replace(s3, prefix=prefix)
-    inner = S3ObjectStore(settings)
+async def run(
+    s3: S3Settings, prefix: str, weed_pid: int, sizes: Sequence[int], texts: Sequence[str]
+) -> FindingResult:
+    """Every phase, under `prefix` of the bench's bucket (see the module's docstring)."""
+    inner = S3ObjectStore(msgspec.structs.replace(s3, prefix=prefix))
     try:
         store = Counted(inner)
-        texts = list(corpus.load(Path(os.environ.get("ARTICLE_CORPUS_DIR", DEFAULT_CORPUS))).texts)
         batch = [f"{texts[n % len(texts)]}\n\n[finding {n}]" for n in range(2 * INGEST_DOCS)]
         ingest = [
             await _ingest_cost(store, batch[:INGEST_DOCS], False, weed_pid),
@@ -249,7 +249,7 @@ async def run(s3: S3Settings, prefix: str, weed_pid: int, sizes: Sequence[int]) 
             after = await _populate(inner, populated, size - PROBES)
             populate_seconds += time.perf_counter() - started
             populated = size - PROBES
-            probes = probes or await _probes(store, texts)
+            probes = probes or await _probes(store, list(texts))
             print(f"bench: finding: {size} documents indexed", file=sys.stderr, flush=True)
             lookups += await _lookups(store, size, probes[0], after)
         rate = populated * 6 / max(populate_seconds, 1e-9)
@@ -281,17 +281,14 @@ def describe(result: FindingResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.finding", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--sizes", default="10000", help="archive sizes, comma-separated")
-    args = parser.parse_args(argv)
-    sizes = [int(size) for size in args.sizes.split(",")]
+    """This phase alone, with `python -m bench`'s flags (`--finding-sizes`)."""
+    settings = parse(argv)
+    texts = corpus.load(Path(settings.corpus_dir)).texts
     with (
         tempfile.TemporaryDirectory(prefix="vellum-bench-finding-") as workdir,
         seaweedfs(Path(workdir), "vellum-bench") as (s3, weed_pid),
     ):
-        result = asyncio.run(run(s3, "bench/finding", weed_pid, sizes))
+        result = asyncio.run(run(s3, "bench/finding", weed_pid, settings.finding_sizes, texts))
     print(describe(result))
     return 0
 

@@ -38,8 +38,9 @@ from bench.settings import parse
 from service.analysis import Analyzer
 from service.archive import Archive
 from service.finding import keys
+from service.finding.cursors import encode_cursor
 from service.finding.entries import IndexWriter
-from service.finding.lookups import Finder, encode_cursor
+from service.finding.lookups import Finder
 from service.ingest import Arrival, Ingestor
 from service.media import TEXT_PLAIN
 from service.storage.s3 import S3ObjectStore, S3Settings

@@ -171,7 +171,11 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
     async with open_services(config) as services:
         chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
         report = await reprocess(
-            services.archive, services.analyzer, chosen, concurrency=config.import_concurrency
+            services.archive,
+            services.analyzer,
+            chosen,
+            concurrency=config.import_concurrency,
+            indexes=services.indexes,
         )
     for document_id in report.written:
         print(f"new version: {document_id}")

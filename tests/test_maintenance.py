@@ -104,8 +104,13 @@ async def test_verify_finds_flipped_bits_lost_and_unreferenced_objects(
     assert (await failing.post("/v1/documents", json={"text": "Half written."})).status == 503
 
     half_written = "originals/sha256/" + hashlib.sha256(b"Half written.").hexdigest()
-    before = await verify(store)  # only the half-written original is out of place
-    assert [(f.kind, f.key) for f in before.findings] == [("unreferenced", half_written)]
+    # Only the half-written document is out of place: its original, and its five index
+    # entries (feed, four bands), which verify removes.
+    before = await verify(store, settle_seconds=0.1)
+    assert (before.findings[0].kind, before.findings[0].key) == ("unreferenced", half_written)
+    stale = [f.key for f in before.findings if f.kind == "stale-index"]
+    assert len(stale) == len(before.findings) - 1 == 5
+    assert not set(stale) & set(await store.list_keys("index/"))
     flip_a_bit(s3_settings, rotten_original["original"]["key"])  # type: ignore[index]
     flip_a_bit(s3_settings, ids.record_key(rotten_record["id"], 1))  # type: ignore[arg-type]
     raw_client(s3_settings).delete_object(
@@ -113,7 +118,7 @@ async def test_verify_finds_flipped_bits_lost_and_unreferenced_objects(
         Key=f"{s3_settings.prefix}/{lost['original']['key']}",  # type: ignore[index]
     )
 
-    report = await verify(store)
+    report = await verify(store, settle_seconds=0.1)
     found = {(finding.kind, finding.key) for finding in report.findings}
     assert found == {
         ("corrupt", rotten_original["original"]["key"]),  # type: ignore[index]

@@ -22,6 +22,9 @@ import urllib.parse
 
 import msgspec
 
+from service.finding import keys
+from service.finding.model import Match
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -91,3 +94,36 @@ def _unescape(match: re.Match[str]) -> str:
     """An escaped unreserved character, decoded; any other escape, as it was sent."""
     character = chr(int(match.group(1), 16))
     return character if character in _UNRESERVED else match.group(0)
+
+
+def canonical_of(surt: str) -> Canonical:
+    """The canonical form a SURT key (`surt`) was made of."""
+    authority, _, rest = surt.partition(")")
+    host, colon, port = authority.rpartition(":") if not authority.endswith("]") else ("", "", "")
+    if not colon or not port.isdigit():
+        return Canonical(host=authority, port=None, rest=rest)
+    return Canonical(host=host, port=int(port), rest=rest)
+
+
+def url_prefixes(asked: Canonical, match: Match) -> list[str]:
+    """The URL index's prefixes holding every entry a `match` of `asked` may answer, in
+    key order (a cut text needs its record's URL compared: `matches`)."""
+    host = f"{keys.URL}{keys.escape(asked.host)}"
+    if match == "exact":
+        return [f"{keys.URL}{keys.key_text(asked.surt)}{keys.END}"]
+    if match == "prefix":
+        return [f"{keys.URL}{keys.head(keys.escape(asked.surt))}"]
+    if match == "host":  # any port: `)` sorts before `:`
+        return [f"{host})", f"{host}:"]
+    return [f"{host})", f"{host},", f"{host}:"]  # domain: and subdomains; in key order
+
+
+def matches(found: Canonical, asked: Canonical, match: Match) -> bool:
+    """Whether a URL (`found`) is a `match` of `asked`."""
+    if match == "exact":
+        return found.surt == asked.surt
+    if match == "prefix":
+        return found.surt.startswith(asked.surt)
+    if match == "host":
+        return found.host == asked.host
+    return found.host == asked.host or found.host.startswith(f"{asked.host},")

@@ -11,9 +11,7 @@ record has another receipt time (service.finding.entries):
   index, newest first: the first that checks out is the item.
 - similar: the four band listings, distances computed from the keys; one LIST of each
   candidate's versions confirms it and names its latest version.
-- changes: one HEAD per entry: the record must exist and hold the SHA-256 the entry names.
-  Only entries older than the settle window are read, and a write publishes its record
-  within it or never, so an entry skipped once is skipped for ever.
+- changes: one HEAD per entry (service.finding.feed).
 
 A lookup reads at most `MAX_PAGES` listing pages per call; past them it answers what it
 found with a cursor to go on from.
@@ -22,39 +20,22 @@ found with a cursor to go on from.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from service.archive import Archive
-from service.errors import BadParameter, IntegrityError, NotFound, ObjectNotFound
+from service.errors import BadParameter, IntegrityError, NotFound
 from service.finding import keys
-from service.finding.canonical import Canonical, NotAUrl, canonical
+from service.finding.canonical import NotAUrl, canonical, canonical_of, matches, url_prefixes
+from service.finding.cursors import MAX_PAGES, decode_cursor, encode_cursor, list_after
 from service.finding.entries import DEFAULT_SETTLE_SECONDS, url_text
-from service.finding.model import Capture, Captures, Change, Changes, Match, OriginalRef
-from service.ids import record_key
-from service.timestamps import rfc3339, utc_now
+from service.finding.feed import read_changes
+from service.finding.model import Capture, Captures, Changes, Match, OriginalRef
+from service.timestamps import utc_now
 from service.types import NearDuplicate, Record
 
-MAX_PAGES = 10
 _PAGE = 1000
 _CONCURRENCY = 16
-
-
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(f"k:{key}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, name: str, family: str) -> str:
-    """The key a cursor resumes after; BadParameter unless it is one of `family`'s."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    if not text.startswith("k:") or not text[2:].startswith(family):
-        raise BadParameter(f"{name} is not a cursor this lookup gave out", parameter=name)
-    return text[2:]
 
 
 def distance(a: str, b: str) -> int:
@@ -91,11 +72,11 @@ class Finder:
             asked = canonical(url)
         except NotAUrl as exc:
             raise BadParameter(f"url: {exc}", parameter="url") from None
-        prefixes = _url_prefixes(asked, match)
+        prefixes = url_prefixes(asked, match)
 
         def wanted(record: Record) -> bool:
             found = url_text(record)
-            return found is not None and _matches(canonical_of(found), asked, match)
+            return found is not None and matches(canonical_of(found), asked, match)
 
         return await self._captures(
             keys.URL, prefixes, wanted, since, until, limit, cursor, sorted_by_time=match == "exact"
@@ -148,7 +129,7 @@ class Finder:
                 if pages == MAX_PAGES:
                     return Captures(items=items, next=encode_cursor(max(start, prefix)))
                 page = await self.store.list_page(
-                    prefix, start_after=_after(start, prefix), limit=_PAGE
+                    prefix, start_after=list_after(start, prefix), limit=_PAGE
                 )
                 pages += 1
                 entries = [keys.parse_capture(family, key) for key in page]
@@ -247,70 +228,8 @@ class Finder:
 
     async def changes(self, after: str | None = None, limit: int = 100) -> Changes:
         """Record versions in order of `at`, after the cursor `after` (from the start
-        when None), only those older than the settle window."""
-        start = decode_cursor(after, "after", keys.CHANGES) if after else keys.CHANGES
-        horizon = self.clock() - self.settle
-        items: list[Change] = []
-        for _ in range(MAX_PAGES):
-            page = await self.store.list_page(
-                keys.CHANGES, start_after=_after(start, keys.CHANGES), limit=limit
-            )
-            settled = [keys.parse_change(key) for key in page]
-            settled = [change for change in settled if change.at < horizon]
-            valid = await asyncio.gather(*(self._published(change) for change in settled))
-            for change, published in zip(settled, valid, strict=True):
-                start = change.key
-                if published:
-                    items.append(_change(change))
-                if len(items) == limit:
-                    return Changes(items=items, next=encode_cursor(start))
-            if len(settled) < len(page) or len(page) < limit:
-                break
-        return Changes(items=items, next=encode_cursor(start))
-
-    async def _published(self, change: keys.Change) -> bool:
-        try:
-            info = await self.store.head(record_key(change.id, change.version))
-        except ObjectNotFound:
-            return False
-        return info.sha256 == change.record_sha256
-
-
-def canonical_of(surt: str) -> Canonical:
-    authority, _, rest = surt.partition(")")
-    host, colon, port = authority.rpartition(":") if not authority.endswith("]") else ("", "", "")
-    if not colon or not port.isdigit():
-        return Canonical(host=authority, port=None, rest=rest)
-    return Canonical(host=host, port=int(port), rest=rest)
-
-
-def _url_prefixes(asked: Canonical, match: Match) -> list[str]:
-    host = f"{keys.URL}{keys.escape(asked.host)}"
-    if match == "exact":
-        return [f"{keys.URL}{keys.key_text(asked.surt)}{keys.END}"]
-    if match == "prefix":
-        return [f"{keys.URL}{keys.head(keys.escape(asked.surt))}"]
-    if match == "host":  # any port: `)` sorts before `:`
-        return [f"{host})", f"{host}:"]
-    return [f"{host})", f"{host},", f"{host}:"]  # domain: and subdomains; in key order
-
-
-def _matches(found: Canonical, asked: Canonical, match: Match) -> bool:
-    if match == "exact":
-        return found.surt == asked.surt
-    if match == "prefix":
-        return found.surt.startswith(asked.surt)
-    if match == "host":
-        return found.host == asked.host
-    return found.host == asked.host or found.host.startswith(f"{asked.host},")
-
-
-def _after(start: str, prefix: str) -> str:
-    """What to list after: nothing before the prefix. Never the prefix itself, nor any
-    "folder" of keys: SeaweedFS then skips every key under it (and lists in folder
-    order, `a/1` before `a#1`, which every cursor here resumes consistently: each is an
-    entry's key or a name no key has, past a folder's last entry)."""
-    return start if start > prefix else ""
+        when None), only those older than the settle window (service.finding.feed)."""
+        return await read_changes(self.store, after, limit, self.clock() - self.settle)
 
 
 def _group(key: str) -> str:
@@ -335,14 +254,4 @@ def _item(record: Record) -> Capture:
         url=record.source.url,
         title=record.source.title,
         original=OriginalRef(sha256=record.original.sha256, size=record.original.size),
-    )
-
-
-def _change(change: keys.Change) -> Change:
-    return Change(
-        id=change.id,
-        version=change.version,
-        at=rfc3339(change.at),
-        received_at=rfc3339(change.received),
-        cursor=encode_cursor(change.key),
     )

@@ -2,7 +2,9 @@
 
 - Headers: a Content-Security-Policy that allows this server's stylesheet and nothing
   else (no script at all, not even ours: there is none), `nosniff`, no framing, no
-  referrer (a page's address names a document), and `no-store` but for the stylesheet.
+  referrer to other sites (a page's address names a document; `same-origin`, not
+  `no-referrer`, which makes a browser send `Origin: null` with our own form posts), and
+  `no-store` but for the stylesheet.
 - Access: with API keys configured, every page but the login form, logout and the
   stylesheet needs the session cookie of a key that still has the `read` scope
   (service.web.ui.session); without one a GET is sent to the login form, anything else
@@ -40,7 +42,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
 }
 # Pages anyone may fetch, keys or not (canonical paths).
 OPEN = frozenset({f"{PREFIX}/login", f"{PREFIX}/logout", f"{PREFIX}/static/vellum.css"})

@@ -57,7 +57,16 @@ def _viewer_context(record: Record, versions: list[int]) -> dict[str, Any]:
         "source_href": _web_address(record.source.url),
         "metadata": None if metadata is None else msgspec.json.format(_pretty.encode(metadata)),
         "unclosed": sum(quote.close is None for quote in record.quotes),
+        "headline_block": _headline_block(record),
     }
+
+
+def _headline_block(record: Record) -> int | None:
+    """The block a detected headline is (the first, holding exactly its text), if any."""
+    if record.headline is None or record.headline.source != "detected" or not record.blocks:
+        return None
+    start, end = record.blocks[0].span
+    return 0 if record.text[start:end] == record.headline.text else None
 
 
 def _web_address(url: str | None) -> str | None:

@@ -30,7 +30,7 @@ from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
 from service.keys import KeyEntry, Scope, create_key, load_keys, revoke_key
 from service.media import APPLICATION_NDJSON
-from service.progress import ImportProgress, summary
+from service.progress import CountProgress, ImportProgress, summary
 from service.web.server import serve
 from service.web.typedefs import KEYS_FILE, SERVICES
 from service.web.workers import run_workers
@@ -139,7 +139,8 @@ async def run_get(config: Config, document_id: str, version: int | None, origina
 async def run_verify(config: Config) -> int:
     """Exit status 1 when anything is missing, corrupt or unreferenced."""
     async with open_services(config, analysis_processes=0) as services:
-        report = await verify(services.store)
+        with CountProgress("verify", "objects") as bar:
+            report = await verify(services.store, progress=bar.count)
     for finding in report.findings:
         print(f"{finding.kind}: {finding.key}: {finding.detail}")
     print(
@@ -154,9 +155,15 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
         raise ConfigError("name document ids, or --all (not both)")
     async with open_services(config) as services:
         chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
-        report = await reprocess(
-            services.archive, services.analyzer, chosen, concurrency=config.import_concurrency
-        )
+        with CountProgress("reprocess", "documents") as bar:
+            bar.start(len(chosen))
+            report = await reprocess(
+                services.archive,
+                services.analyzer,
+                chosen,
+                concurrency=config.import_concurrency,
+                progress=bar.advance,
+            )
     for document_id in report.written:
         print(f"new version: {document_id}")
     for failure in report.failed:
@@ -177,15 +184,16 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
         chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
         for document_id in [] if every else chosen:
             await archive.versions(document_id)  # DocumentNotFound before any bag is made
-        report = await export_bags(
-            archive,
-            chosen,
-            target,
-            concurrency=config.import_concurrency,
-            on_bag=lambda document_id, outcome: print(
-                f"{outcome}: {target / document_id}", flush=True
-            ),
-        )
+        with CountProgress("export", "documents") as bar:
+            bar.start(len(chosen))
+
+            def on_bag(document_id: str, outcome: str) -> None:
+                print(f"{outcome}: {target / document_id}", flush=True)
+                bar.advance(bar.done + 1)
+
+            report = await export_bags(
+                archive, chosen, target, concurrency=config.import_concurrency, on_bag=on_bag
+            )
     print(f"{len(report.written)} bags written, {len(report.skipped)} already there, in {target}")
     return 0
 

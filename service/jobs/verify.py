@@ -46,10 +46,18 @@ class Report(msgspec.Struct, frozen=True):
 
 
 async def verify(
-    store: BulkStore, *, concurrency: int = 8, progress: Callable[[int], None] | None = None
+    store: BulkStore,
+    *,
+    concurrency: int = 8,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
+    """`progress`, if given, hears (objects checked, objects listed) after the listing
+    and after each object."""
     records = await _record_keys(store)  # first: see the module's docstring
     originals = await store.list_keys("originals/sha256/")
+    total = len(records) + len(originals)
+    if progress is not None:
+        progress(0, total)
     limit = asyncio.Semaphore(concurrency)
     findings: list[Finding] = []
     referenced: set[str] = set()
@@ -59,7 +67,7 @@ async def verify(
         nonlocal done
         done += 1
         if progress is not None:
-            progress(done)
+            progress(done, total)
 
     async def check_original(key: str) -> None:
         async with limit:

@@ -4,8 +4,9 @@
         await services.ingestor.ingest(...)
 
 `open_services` opens the configured storage (or takes a given one, as tests do), wraps it
-in the measured store, and builds on it the archive, the analysis processes, the ingestor,
-the import jobs and the import runner, yielding them as one frozen `Services`. Leaving the
+in the measured store, and builds on it the archive, the analysis processes, the index
+writer and the lookups (service.finding), the ingestor, the import jobs and the import
+runner, yielding them as one frozen `Services`. Leaving the
 block stops them in reverse order: the analysis processes, then the storage (the embedded
 S3 server last). `service.app` holds one `Services` for the life of the web app;
 `service.commands` opens one per command; `serve --workers N` opens the storage alone,
@@ -26,6 +27,8 @@ from service.analysis import Analyzer
 from service.archive import Archive
 from service.config import Config, shared_metrics_dir
 from service.errors import StorageUnavailable
+from service.finding.entries import IndexWriter
+from service.finding.lookups import Finder
 from service.ingest import Ingestor
 from service.jobs.imports import Jobs, Runner, lease_owner_name
 from service.metrics import Metrics
@@ -48,6 +51,8 @@ class Services:
     archive: Archive
     analyzer: Analyzer
     ingestor: Ingestor
+    indexes: IndexWriter  # writes a record's index entries, then the record
+    finder: Finder  # the lookups of SPEC §9
     jobs: Jobs
     runner: Runner  # runs import jobs under this process's lease owner name
 
@@ -76,7 +81,9 @@ async def open_services(
         analyzer = await stack.enter_async_context(
             Analyzer(processes, timeout_seconds=config.analysis_timeout_seconds)
         )
-        ingestor = Ingestor(archive, analyzer)
+        settle = config.changes_settle_seconds
+        indexes = IndexWriter(archive, settle_seconds=settle)
+        ingestor = Ingestor(archive, analyzer, indexes=indexes)
         jobs = Jobs(measured)
         yield Services(
             config=config,
@@ -86,6 +93,8 @@ async def open_services(
             archive=archive,
             analyzer=analyzer,
             ingestor=ingestor,
+            indexes=indexes,
+            finder=Finder(archive, settle_seconds=settle),
             jobs=jobs,
             runner=Runner(
                 jobs,

@@ -6,6 +6,10 @@ vellum import FILE|s3://bucket/key [--shard i/N] [--url URL]
 vellum get ID [--original] [--version N]        print a record (or the original bytes)
 vellum verify                                   re-hash everything, report problems
 vellum reprocess (--all | ID...)                new record versions by this normalizer
+vellum reindex                                  rebuild every index from the records
+vellum find (--url U [--match M] | --external-id X) [--from T] [--to T]
+                                                documents found, as NDJSON
+vellum changes [--after CURSOR] [--follow]      the change feed, as NDJSON
 vellum export --bagit DIR (--all | ID...)       write each document as a BagIt bag
 vellum keys create --scope S [--scope S...] [--keys-file PATH]
                                                 add an API key; print it (once)
@@ -28,7 +32,8 @@ import msgspec
 
 from service import __version__, commands
 from service.config import Config
-from service.errors import VellumError
+from service.errors import ConfigError, VellumError
+from service.finding import params
 from service.jobs.model import Shard
 from service.keys import SCOPES
 from service.logging import configure_logging
@@ -76,6 +81,31 @@ def _verify(config: Config, args: argparse.Namespace) -> int:
 
 def _reprocess(config: Config, args: argparse.Namespace) -> int:
     return asyncio.run(commands.run_reprocess(config, args.ids, args.all))
+
+
+def _reindex(config: Config, args: argparse.Namespace) -> int:
+    return asyncio.run(commands.run_reindex(config))
+
+
+def _find(config: Config, args: argparse.Namespace) -> int:
+    if args.external_id is not None and args.match is not None:
+        raise ConfigError("--match applies to --url only")
+    asked_from, asked_to = getattr(args, "from"), args.to
+    lookup = commands.Lookup(
+        url=args.url,
+        match=params.match(args.match),
+        external_id=args.external_id,
+        since=None if asked_from is None else params.moment(asked_from, "--from", end=False),
+        until=None if asked_to is None else params.moment(asked_to, "--to", end=True),
+    )
+    return asyncio.run(commands.run_find(config, lookup))
+
+
+def _changes(config: Config, args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(commands.run_changes(config, args.after, args.follow))
+    except KeyboardInterrupt:
+        return 0
 
 
 def _export(config: Config, args: argparse.Namespace) -> int:
@@ -141,6 +171,23 @@ def _parser() -> argparse.ArgumentParser:
     reprocess.set_defaults(run=_reprocess)
     reprocess.add_argument("ids", nargs="*", help="document ids")
     reprocess.add_argument("--all", action="store_true", help="every document")
+
+    reindex = subcommands.add_parser("reindex", help="rebuild every index from the records")
+    reindex.set_defaults(run=_reindex)
+
+    find = subcommands.add_parser("find", help="documents by source URL or external id")
+    find.set_defaults(run=_find)
+    asked = find.add_mutually_exclusive_group(required=True)
+    asked.add_argument("--url", help="a source URL, matched on its canonical form")
+    asked.add_argument("--external-id", help="an asserted external id, matched exactly")
+    find.add_argument("--match", help="exact (default), prefix, host or domain")
+    find.add_argument("--from", help="received at or after: RFC 3339 or yyyyMMddhhmmss")
+    find.add_argument("--to", help="received at or before: RFC 3339 or yyyyMMddhhmmss")
+
+    changes = subcommands.add_parser("changes", help="the change feed, as NDJSON")
+    changes.set_defaults(run=_changes)
+    changes.add_argument("--after", help="a cursor (an item's or a `next`): go on after it")
+    changes.add_argument("--follow", action="store_true", help="poll for more until interrupted")
 
     export = subcommands.add_parser("export", help="write each document as a BagIt bag")
     export.set_defaults(run=_export)

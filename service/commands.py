@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +22,8 @@ from service.app import create_app
 from service.bootstrap import open_services
 from service.config import Config
 from service.errors import ConfigError
+from service.finding.maintenance import reindex
+from service.finding.model import Match
 from service.ids import parse_id
 from service.jobs import model
 from service.jobs.export import export_bags
@@ -38,6 +41,19 @@ from service.web.workers import run_workers
 log = structlog.get_logger("vellum")
 
 POLL_SECONDS = 1.0
+FEED_PAGE = 1000
+
+
+class Lookup(msgspec.Struct, frozen=True, kw_only=True):
+    """What `vellum find` looks up: a URL (with its match) or an external id, in a time."""
+
+    url: str | None = None
+    match: Match = "exact"
+    external_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
 _status_decoder = msgspec.json.Decoder(model.JobStatus)
 
 
@@ -140,7 +156,9 @@ async def run_verify(config: Config) -> int:
     """Exit status 1 when anything is missing, corrupt or unreferenced."""
     async with open_services(config, analysis_processes=0) as services:
         with CountProgress("verify", "objects") as bar:
-            report = await verify(services.store, progress=bar.count)
+            report = await verify(
+                services.store, progress=bar.count, settle_seconds=config.changes_settle_seconds
+            )
     for finding in report.findings:
         print(f"{finding.kind}: {finding.key}: {finding.detail}")
     print(
@@ -173,6 +191,66 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
         f"{len(report.failed)} failed"
     )
     return 1 if report.failed else 0
+
+
+async def run_reindex(config: Config) -> int:
+    """Exit status 1 when a record could not be read (`vellum verify` says why)."""
+    async with open_services(config, analysis_processes=0) as services:
+        with CountProgress("reindex", "records") as bar:
+            report = await reindex(
+                services.indexes,
+                concurrency=config.import_concurrency,
+                on_total=bar.start,
+                progress=bar.advance,
+            )
+    for key in report.unreadable:
+        print(f"unreadable: {key}")
+    print(
+        f"reindexed {report.records} record versions: {report.created} index entries "
+        f"written, {len(report.unreadable)} records unreadable"
+    )
+    return 1 if report.unreadable else 0
+
+
+async def run_find(config: Config, lookup: Lookup) -> int:
+    """Every capture found, one JSON object per line, following the pages."""
+    async with open_services(config, analysis_processes=0) as services:
+        finder, cursor = services.finder, None
+        while True:
+            if lookup.external_id is not None:
+                page = await finder.by_external_id(
+                    lookup.external_id, since=lookup.since, until=lookup.until, cursor=cursor
+                )
+            else:
+                assert lookup.url is not None
+                page = await finder.by_url(
+                    lookup.url, lookup.match, since=lookup.since, until=lookup.until, cursor=cursor
+                )
+            _print_lines(page.items)
+            if page.next is None:
+                return 0
+            cursor = page.next
+
+
+async def run_changes(config: Config, after: str | None, follow: bool) -> int:
+    """The feed from `after` (the start when None), one JSON object per line; then the
+    cursor to go on from, on standard error. `follow`: poll for more until interrupted."""
+    async with open_services(config, analysis_processes=0) as services:
+        while True:
+            page = await services.finder.changes(after, FEED_PAGE)
+            _print_lines(page.items)
+            after = page.next
+            if not page.items:
+                if not follow:
+                    print(f"next: {after}", file=sys.stderr)
+                    return 0
+                await asyncio.sleep(POLL_SECONDS)
+
+
+def _print_lines(items: Sequence[msgspec.Struct]) -> None:
+    for item in items:
+        sys.stdout.buffer.write(msgspec.json.encode(item) + b"\n")
+    sys.stdout.flush()
 
 
 async def run_export(config: Config, target: Path, ids: list[str], every: bool) -> int:

@@ -66,6 +66,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # A lease owner holds a job for this long past each checkpoint; a job whose owner
     # died is taken over by another once it expires.
     import_lease_seconds: float = 60.0
+    # The change feed serves an entry only once it is older than this; a write must have
+    # published its record within it or never (service.finding.entries).
+    changes_settle_seconds: float = 5.0
     # On SIGTERM: seconds /readyz answers 503 while still serving (lets a load balancer
     # stop routing), then seconds in-flight requests get to finish.
     drain_seconds: float = 0.0
@@ -100,6 +103,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
                 problems.append(f"VELLUM_{name.upper()} must be at least {least}")
         if self.analysis_timeout_seconds <= 0:
             problems.append("VELLUM_ANALYSIS_TIMEOUT_SECONDS must be more than 0")
+        if self.changes_settle_seconds <= 0:
+            problems.append("VELLUM_CHANGES_SETTLE_SECONDS must be more than 0")
         if self.header_timeout_seconds <= 0:
             problems.append("VELLUM_HEADER_TIMEOUT_SECONDS must be more than 0")
         if self.log_format not in {"auto", "json", "console"}:

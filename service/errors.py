@@ -13,7 +13,9 @@
     ├── AnalysisTimeout              503 analysis-timeout (past the analysis deadline;
     │                                    carries limit_seconds)
     ├── ServiceUnavailable           503 draining
-    │   └── Overloaded               503 overloaded (too much work in flight)
+    │   ├── Overloaded               503 overloaded (too much work in flight)
+    │   └── WriteDeadlinePassed      503 write-deadline-passed (index entries took longer
+    │                                    than the change feed allows; carries limit_seconds)
     └── RequestError                 4xx: the client's request is at fault
         ├── BadRequest               400 bad-request
         │   ├── MalformedJson        400 malformed-json (carries line, column, position)
@@ -21,6 +23,8 @@
         │   ├── MalformedDigest      400 malformed-digest
         │   ├── DigestMismatch       400 digest-mismatch
         │   ├── MalformedId          400 malformed-id (ids and versions)
+        │   ├── BadParameter         400 bad-parameter (a lookup's query parameter;
+        │   │                            carries parameter)
         │   └── RequestTimeout       408 request-timeout (body too slow; carries limit_seconds)
         ├── Unauthorized             401 unauthorized (carries the WWW-Authenticate challenge)
         ├── Forbidden                403 forbidden (carries required_scope)
@@ -136,6 +140,11 @@ class Overloaded(ServiceUnavailable):
     title = "Too much work in flight; retry later"
 
 
+class WriteDeadlinePassed(ServiceUnavailable):
+    slug = "write-deadline-passed"
+    title = "The write did not finish within the change feed's deadline; retry"
+
+
 class RequestError(VellumError):
     status = 400
     slug = "bad-request"
@@ -169,6 +178,11 @@ class DigestMismatch(BadRequest):
 class MalformedId(BadRequest):
     slug = "malformed-id"
     title = "Malformed document id or version"
+
+
+class BadParameter(BadRequest):
+    slug = "bad-parameter"
+    title = "Bad query parameter"
 
 
 class RequestTimeout(BadRequest):

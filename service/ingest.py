@@ -5,8 +5,9 @@
    content-addressed, as a conditional create the server checks against our SHA-256; an
    original that exists already is reused. The analysis comes first so that one that
    fails (its deadline passed, its process died) leaves nothing in storage;
-3. the record, which names the original's digest, is stored as a conditional create:
-   only the record makes the document visible;
+3. the record's index entries, then the record, which names the original's digest, are
+   stored as conditional creates (`service.finding.entries`): only the record makes the
+   document visible;
 4. the caller answers 201 only after both calls returned.
 
 A crash between 2 and 3 leaves at most an unreferenced original, which a retry reuses.
@@ -27,6 +28,7 @@ import msgspec
 from service import __version__, ids
 from service.analysis import Analyzer
 from service.archive import Archive
+from service.finding.entries import IndexWriter
 from service.normalize import NORMALIZER_VERSION, Analysis
 from service.submission import Submission
 from service.timestamps import rfc3339, utc_now
@@ -68,15 +70,20 @@ def document_id_of(submission: Submission) -> str:
 
 class Ingestor:
     def __init__(
-        self, archive: Archive, analyzer: Analyzer, *, clock: Callable[[], datetime] = utc_now
+        self,
+        archive: Archive,
+        analyzer: Analyzer,
+        *,
+        indexes: IndexWriter | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.archive = archive
         self.analyzer = analyzer
+        self.indexes = indexes or IndexWriter(archive)
         self.clock = clock
 
     async def ingest(self, submission: Submission, arrival: Arrival) -> IngestOutcome:
         document_id = document_id_of(submission)
-        received_at = self.clock()
         title = submission.source.title if submission.source else None
         # Analysed first (in another process, see service.analysis): an analysis that
         # fails must leave no original behind.
@@ -84,10 +91,13 @@ class Ingestor:
         key = await self.archive.put_original(
             submission.original, sha256=submission.sha256, media_type=submission.media_type
         )
+        # Taken once the text is analysed and its original stored: the index entries and
+        # the record must follow within the change feed's deadline (service.finding).
+        received_at = self.clock()
         record = build_record(document_id, submission, key, arrival, received_at, analysis)
-        if await self.archive.put_record(record):
+        stored = await self.indexes.publish(record)
+        if stored is None:
             return IngestOutcome(created=True, record=record)
-        stored = await self.archive.record(document_id, 1)
         # A retry of the request that created the record (its write committed, but the
         # answer was lost to a timeout) is told "created", as the first answer would have.
         same_request = arrival.request_id is not None and (
@@ -131,16 +141,17 @@ def build_record(
             normalizer_version=NORMALIZER_VERSION,
             schema_version=SCHEMA,
             derived_from=DerivedFrom(original_sha256=sha256, previous_version=None),
+            began_at=rfc3339(received_at),
         ),
         **_analysis_fields(analysis),
     )
 
 
-def rebuild_record(previous: Record, analysis: Analysis) -> Record:
+def rebuild_record(previous: Record, analysis: Analysis, began_at: datetime) -> Record:
     """The next version of a record, from its original analysed again by this normalizer.
 
-    What was received and asserted is kept; the analysis, the software and the
-    `derived_from` link to the previous version are new.
+    What was received and asserted is kept; the analysis, the software, the
+    `derived_from` link to the previous version and `began_at` (this write's) are new.
     """
     provenance = msgspec.structs.replace(
         previous.provenance,
@@ -150,6 +161,7 @@ def rebuild_record(previous: Record, analysis: Analysis) -> Record:
         derived_from=DerivedFrom(
             original_sha256=previous.original.sha256, previous_version=previous.version
         ),
+        began_at=rfc3339(began_at),
     )
     return msgspec.structs.replace(
         previous,

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from service.finding.model import Captures, Changes, Similar
 from service.types import (
     SCHEMA_MAJOR,
     SCHEMA_NAME,
@@ -32,7 +33,16 @@ from service.types import (
     VersionList,
 )
 
-API_TYPES: tuple[Any, ...] = (DocumentIn, DocumentReceipt, VersionList, Problem, Health)
+API_TYPES: tuple[Any, ...] = (
+    DocumentIn,
+    DocumentReceipt,
+    VersionList,
+    Captures,
+    Similar,
+    Changes,
+    Problem,
+    Health,
+)
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 

@@ -69,7 +69,7 @@ class DerivedFrom(msgspec.Struct, frozen=True):
     previous_version: Version | None
 
 
-class Provenance(msgspec.Struct, frozen=True):
+class Provenance(msgspec.Struct, frozen=True, omit_defaults=True):
     received_at: str  # RFC 3339, UTC, microseconds
     channel: Channel
     submitter: str | None  # API key id, never the key
@@ -80,6 +80,10 @@ class Provenance(msgspec.Struct, frozen=True):
     normalizer_version: str
     schema_version: str
     derived_from: DerivedFrom
+    # When this version's write began (RFC 3339, UTC, microseconds): received_at for
+    # version 1, the start of writing a reprocessed version; the change feed's `at`
+    # (docs/format.md, "Indexes"). Absent only from records written before it existed.
+    began_at: str | None = None
 
 
 Span = tuple[Offset, Offset]  # [start, end) in code points of `text`
@@ -167,17 +171,26 @@ class DocumentLinks(msgspec.Struct, frozen=True):
     versions: str
 
 
+class NearDuplicate(msgspec.Struct, frozen=True):
+    """A document whose simhash differs from another's in `distance` bits (SPEC §9)."""
+
+    id: DocumentId
+    distance: Annotated[int, Meta(ge=0, le=64)]
+
+
 class DocumentReceipt(msgspec.Struct, frozen=True):
-    """The body of a 201 (created) or 200 (duplicate) answer to an ingest."""
+    """The body of a 201 (created) or 200 (duplicate) answer to an ingest.
+    `near_duplicates`: the documents within 3 bits of its simhash, nearest first."""
 
     id: DocumentId
     version: Version
     schema: str
     original: OriginalSummary
+    near_duplicates: list[NearDuplicate]
     links: DocumentLinks
 
     @classmethod
-    def of(cls, record: Record) -> DocumentReceipt:
+    def of(cls, record: Record, near_duplicates: list[NearDuplicate]) -> DocumentReceipt:
         base = f"/v1/documents/{record.id}"
         return cls(
             id=record.id,
@@ -188,6 +201,7 @@ class DocumentReceipt(msgspec.Struct, frozen=True):
                 size=record.original.size,
                 media_type=record.original.media_type,
             ),
+            near_duplicates=near_duplicates,
             links=DocumentLinks(
                 self=base,
                 original=f"{base}/original",

@@ -156,7 +156,7 @@ async def test_bad_reads(client, path: str, status: int, slug: str) -> None:
     ("method", "path", "allowed"),
     [
         ("DELETE", f"/v1/documents/{VALID_ID}", "GET, HEAD"),
-        ("PUT", "/v1/documents", "POST"),
+        ("PUT", "/v1/documents", "GET, HEAD, POST"),
         ("POST", "/healthz", "GET, HEAD"),
     ],
 )

@@ -242,3 +242,24 @@ async def test_a_throttled_write_answers_503_with_the_longer_retry_after(
     )
     assert response.status == 503
     assert response.headers["Retry-After"] == "5"
+
+
+async def test_list_page_resumes_after_a_key_and_stops_at_its_limit(store) -> None:
+    for name in ("p/a", "p/b", "p/c", "p/d", "q/a"):
+        await store.put_if_absent(name, b"", sha256=sha(b""), content_type="text/plain")
+    assert await store.list_page("p/", limit=2) == ["p/a", "p/b"]
+    assert await store.list_page("p/", start_after="p/b", limit=2) == ["p/c", "p/d"]
+    assert await store.list_page("p/", start_after="p/d") == []
+    assert await store.list_page("p/", start_after="a") == ["p/a", "p/b", "p/c", "p/d"]
+    assert await store.list_page("p/", start_after="p/bz") == ["p/c", "p/d"]  # not a key
+
+
+async def test_delete_removes_a_key_and_a_missing_key_is_no_error(store) -> None:
+    await store.put_if_absent("d/1", b"x", sha256=sha(b"x"), content_type="text/plain")
+    await store.put_if_absent("d/2", b"y", sha256=sha(b"y"), content_type="text/plain")
+    await store.delete("d/1")
+    await store.delete("d/none")
+    assert await store.list_keys("d/") == ["d/2"]
+    with pytest.raises(ObjectNotFound):
+        await store.get("d/1")
+    assert await store.put_if_absent("d/1", b"z", sha256=sha(b"z"), content_type="text/plain")

@@ -2,7 +2,8 @@
 
 For each document, the latest record is read; if the current normalizer made it, the
 document is skipped. Otherwise its original is decoded again in the charset the record
-names and analysed, and the result is written as the next version (a conditional create:
+names and analysed, and the result is written as the next version with its index
+entries (service.finding.entries; the record a conditional create:
 a version another process wrote first is left as it is). Old versions stay untouched.
 
 A document that cannot be reprocessed (its original missing or rotten, its record
@@ -22,9 +23,11 @@ from service import media
 from service.analysis import Analyzer
 from service.archive import Archive
 from service.errors import StorageUnavailable, VellumError
+from service.finding.entries import IndexWriter
 from service.ingest import rebuild_record
 from service.normalize import NORMALIZER_VERSION
 from service.storage.port import BulkStore
+from service.timestamps import utc_now
 
 
 class Failure(msgspec.Struct, frozen=True):
@@ -50,7 +53,9 @@ async def reprocess(
     *,
     concurrency: int = 8,
     progress: Callable[[int], None] | None = None,
+    indexes: IndexWriter | None = None,
 ) -> ReprocessReport:
+    writer = indexes or IndexWriter(archive)
     written: list[str] = []
     current: list[str] = []
     failed: list[Failure] = []
@@ -73,8 +78,8 @@ async def reprocess(
         original = await archive.original(latest)
         decoded = media.decode(original, media.resolve_charset(latest.original.charset))
         analysis = await analyzer.analyze(decoded, latest.source.title)
-        following = rebuild_record(latest, analysis)
-        if await archive.put_record(following):
+        following = rebuild_record(latest, analysis, utc_now())
+        if await writer.publish(following) is None:
             written.append(document_id)
         else:
             current.append(document_id)

@@ -6,7 +6,10 @@ Findings, one per object:
   disagree with its key, or whose `fingerprints.sha256` does not match its text;
 - `missing`: an original that a record names but that is not there;
 - `unreferenced`: an original no record names (left by a write that failed between its
-  two steps; harmless, reported so it can be cleaned up).
+  two steps; harmless, reported so it can be cleaned up);
+- `stale-index`: an index entry whose record does not exist or is another write's (left by
+  a write that failed between its entries and its record, or by a duplicate): removed,
+  as lookups skip it anyway (service.finding.maintenance).
 
 On a live archive documents are written while verify runs. Records are listed before
 originals: a record is written after its original, so every listed record's original is
@@ -27,10 +30,12 @@ import msgspec
 
 from service import ids
 from service.errors import IntegrityError, ObjectNotFound
+from service.finding.entries import DEFAULT_SETTLE_SECONDS
+from service.finding.maintenance import stale_entries
 from service.storage.port import BulkStore
 from service.types import Record, record_decoder
 
-Kind = Literal["corrupt", "missing", "unreferenced"]
+Kind = Literal["corrupt", "missing", "unreferenced", "stale-index"]
 
 
 class Finding(msgspec.Struct, frozen=True):
@@ -50,6 +55,7 @@ async def verify(
     *,
     concurrency: int = 8,
     progress: Callable[[int, int], None] | None = None,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
 ) -> Report:
     """`progress`, if given, hears (objects checked, objects listed) after the listing
     and after each object."""
@@ -116,7 +122,11 @@ async def verify(
         Finding("unreferenced", key, "no record names this original")
         for key in sorted(originals_set - referenced)
     )
-    order = {"corrupt": 0, "missing": 1, "unreferenced": 2}
+    stale = await stale_entries(store, settle_seconds=settle_seconds, concurrency=concurrency)
+    findings.extend(
+        Finding("stale-index", entry.key, f"{entry.detail}: removed") for entry in stale
+    )
+    order = {"corrupt": 0, "missing": 1, "unreferenced": 2, "stale-index": 3}
     findings.sort(key=lambda finding: (order[finding.kind], finding.key))
     return Report(originals=len(originals), records=len(records), findings=findings)
 

@@ -122,6 +122,20 @@ class MemoryStore:
         await asyncio.sleep(0)
         return [key for page in self._pages(prefix) for key in page]
 
+    async def list_page(
+        self, prefix: str, *, start_after: str = "", limit: int = 1000
+    ) -> list[str]:
+        await asyncio.sleep(0)
+        first = bisect.bisect_right(self._keys, start_after) if start_after else 0
+        first = max(first, bisect.bisect_left(self._keys, prefix))
+        page = self._keys[first : first + min(limit, PAGE_KEYS)]
+        return [key for key in page if key.startswith(prefix)]
+
+    async def delete(self, key: str) -> None:
+        await asyncio.sleep(0)
+        if self._objects.pop(key, None) is not None:
+            self._keys.pop(bisect.bisect_left(self._keys, key))
+
     async def list_prefixes(self, prefix: str) -> list[str]:
         await asyncio.sleep(0)
         found = {

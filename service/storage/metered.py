@@ -73,6 +73,16 @@ class MeteredStore:
     async def list_keys(self, prefix: str) -> list[str]:
         return await self._measure("list_keys", self.inner.list_keys(prefix))
 
+    async def list_page(
+        self, prefix: str, *, start_after: str = "", limit: int = 1000
+    ) -> list[str]:
+        return await self._measure(
+            "list_page", self.inner.list_page(prefix, start_after=start_after, limit=limit)
+        )
+
+    async def delete(self, key: str) -> None:
+        await self._write("delete", self.inner.delete(key))
+
     async def head(self, key: str) -> ObjectInfo:
         return await self._measure("head", self.inner.head(key))
 

@@ -48,6 +48,17 @@ class ObjectStore(Protocol):
     async def list_keys(self, prefix: str) -> list[str]:
         """Every key under `prefix`, in lexicographic order."""
 
+    async def list_page(
+        self, prefix: str, *, start_after: str = "", limit: int = 1000
+    ) -> list[str]:
+        """At most `limit` (1-1000: one ListObjectsV2 call) keys under `prefix` that sort
+        after `start_after`, in lexicographic order: one page of a listing that may be
+        far too long to take whole (the indexes of service.finding)."""
+
+    async def delete(self, key: str) -> None:
+        """Remove `key` (nothing happens when there is none). Vellum deletes only derived
+        objects it can rebuild: index entries whose record does not exist."""
+
     async def head(self, key: str) -> ObjectInfo:
         """The object's length, kept SHA-256 and ETag; ObjectNotFound if there is none."""
 

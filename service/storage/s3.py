@@ -242,6 +242,22 @@ class S3ObjectStore:
 
         return await self._run(list_keys)
 
+    async def list_page(
+        self, prefix: str, *, start_after: str = "", limit: int = 1000
+    ) -> list[str]:
+        strip = len(self.prefix)
+        query = {"Prefix": self.prefix + prefix, "MaxKeys": min(limit, 1000)}
+        if start_after:
+            query["StartAfter"] = self.prefix + start_after
+        page = await self._run(
+            lambda: self._client.list_objects_v2(Bucket=self.bucket, **query)  # type: ignore[arg-type]
+        )
+        return [item["Key"][strip:] for item in page.get("Contents", [])]
+
+    async def delete(self, key: str) -> None:
+        full_key = self.prefix + key
+        await self._run(lambda: self._client.delete_object(Bucket=self.bucket, Key=full_key))
+
     def _list_pages(self, **query: str) -> Iterator[ListObjectsV2OutputTypeDef]:
         """ListObjectsV2 pages, following continuation tokens. (botocore's paginator does
         the same for about 0.2 ms more CPU per call: a read of the latest version lists.)"""

@@ -20,6 +20,7 @@ from service.web.typedefs import DOCUMENT_ID, KEY_ID, METRICS, REQUEST_ID, SERVI
 _json = msgspec.json.Encoder()
 JSON = media.APPLICATION_JSON
 _IMMUTABLE = "public, max-age=31536000, immutable"
+NEAR_DUPLICATE_DISTANCE = 3  # SPEC §9: the 201 names the documents within 3 bits
 
 
 async def create_document(request: web.Request) -> web.Response:
@@ -51,7 +52,8 @@ async def create_document(request: web.Request) -> web.Response:
     )
     request[DOCUMENT_ID] = outcome.record.id
     request.app[METRICS].document_ingested(created=outcome.created, channel="http")
-    receipt = DocumentReceipt.of(outcome.record)
+    near = await request.app[SERVICES].finder.near(outcome.record, NEAR_DUPLICATE_DISTANCE)
+    receipt = DocumentReceipt.of(outcome.record, near)
     return web.Response(
         status=201 if outcome.created else 200,
         body=_json.encode(receipt),

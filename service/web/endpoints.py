@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Meta
 
 from service.errors import (
+    BadParameter,
     DigestMismatch,
     DocumentNotFound,
     IntegrityError,
@@ -36,7 +37,9 @@ from service.errors import (
     UnsupportedMediaType,
     VellumError,
     VersionNotFound,
+    WriteDeadlinePassed,
 )
+from service.finding.model import Captures, Changes, Match, Similar
 from service.jobs.model import JobStatus
 from service.keys import Scope
 from service.media import APPLICATION_JSON as JSON
@@ -52,7 +55,7 @@ from service.types import (
     Version,
     VersionList,
 )
-from service.web import contract, documents, health, imports, metrics
+from service.web import contract, documents, finding, health, imports, metrics
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
@@ -61,6 +64,8 @@ RequestId = Annotated[str, Meta(pattern="^[A-Za-z0-9._:-]{1,128}$")]
 DigestField = Annotated[str, Meta(description="RFC 9530: `sha-256=:<base64>:`")]
 Seconds = Annotated[int, Meta(ge=0)]
 JsonObject = dict[str, Any]
+Limit = Annotated[int, Meta(ge=1, le=1000)]
+Distance = Annotated[int, Meta(ge=0, le=3)]
 
 
 class Content(msgspec.Struct, frozen=True):
@@ -114,6 +119,29 @@ PARAMETERS = {
     "Content-Digest": Parameter(
         "header", DigestField, "Digest of the body (`sha-256` or `sha-512`), checked first."
     ),
+    "url": Parameter("query", str, "A source URL, matched on its canonical form (SPEC §9)."),
+    "match": Parameter(
+        "query",
+        Match,
+        "`exact` (default), `prefix`, `host` (any port) or `domain` (and subdomains).",
+    ),
+    "external_id": Parameter("query", str, "An asserted `source.external_id`, matched exactly."),
+    "from": Parameter(
+        "query",
+        str,
+        "Received at or after: RFC 3339, or 4-14 digits of yyyyMMddhhmmss (UTC) naming the"
+        " start of that period.",
+    ),
+    "to": Parameter(
+        "query",
+        str,
+        "Received at or before: RFC 3339, or 4-14 digits of yyyyMMddhhmmss (UTC) naming the"
+        " end of that period.",
+    ),
+    "limit": Parameter("query", Limit, "Items per page, 1-1000 (default 100)."),
+    "cursor": Parameter("query", str, "The `next` of the previous page."),
+    "max_distance": Parameter("query", Distance, "Most bits the simhashes differ in (default 3)."),
+    "after": Parameter("query", str, "A `cursor` or `next` of the feed; from the start if absent."),
 }
 HEADERS = {
     "X-Request-ID": Header(RequestId, "The request id (yours if valid, else a new one)."),
@@ -164,8 +192,46 @@ ROUTES: tuple[Route, ...] = (
             InvalidDocument,
             UnknownField,
             MetadataTooLarge,
+            WriteDeadlinePassed,
             *_STORAGE,
         ),
+    ),
+    Route(
+        method="GET",
+        path="/v1/documents",
+        handler=finding.find_documents,
+        operation_id="findDocuments",
+        scope="read",
+        summary="Documents by source URL (and time) or by external id, newest first",
+        parameters=("url", "match", "external_id", "from", "to", "limit", "cursor"),
+        answers=(
+            Answer(200, "The captures found (no items when none).", (Content(JSON, Captures),)),
+        ),
+        problems=(BadParameter, *_STORAGE),
+    ),
+    Route(
+        method="GET",
+        path="/v1/documents/{id}/similar",
+        handler=finding.similar,
+        operation_id="similarDocuments",
+        scope="read",
+        summary="Near-duplicates: documents whose simhash differs in at most max_distance bits",
+        parameters=("id", "max_distance"),
+        answers=(Answer(200, "The near-duplicates, nearest first.", (Content(JSON, Similar),)),),
+        problems=(*_READ, BadParameter),
+    ),
+    Route(
+        method="GET",
+        path="/v1/changes",
+        handler=finding.changes,
+        operation_id="listChanges",
+        scope="read",
+        summary="The change feed: every record version once, in the order it became visible",
+        parameters=("after", "limit"),
+        answers=(
+            Answer(200, "The next changes; `next` always present.", (Content(JSON, Changes),)),
+        ),
+        problems=(BadParameter, *_STORAGE),
     ),
     Route(
         method="GET",

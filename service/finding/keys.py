@@ -1,0 +1,162 @@
+"""The keys of the indexes (docs/format.md, "Indexes"): every lookup is a prefix listing.
+
+    index/changes/<at>/<id>/<version>/<received_at>/<record sha256>
+    index/url/<text>#<inverted received_at>/<id>/<inverted version>
+    index/external-id/<text>#<inverted received_at>/<id>/<inverted version>
+    index/simhash/<band 0-3>/<band, 4 hex>/<simhash, 16 hex>/<id>/<version>
+
+Entries are empty objects: a key says all an entry says. `<at>` and `<received_at>` are
+`yyyyMMddThhmmss.ffffffZ` (UTC, microseconds: keys sort in time order). An inverted time
+is the 20 digits of `yyyyMMddhhmmssffffff` each replaced by 9 minus it, and an inverted
+version is 999999999 minus the version, so that newest sorts first. `<text>` is a URL's
+SURT key or an external id, escaped (`escape`) so that `#`, which ends it, never occurs
+in it, and cut to at most `MAX_TEXT` bytes (`key_text`): a key stays far below S3's
+1,024 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import msgspec
+
+from service.timestamps import FORMAT
+
+ROOT = "index/"
+CHANGES = f"{ROOT}changes/"
+URL = f"{ROOT}url/"
+EXTERNAL_ID = f"{ROOT}external-id/"
+SIMHASH = f"{ROOT}simhash/"
+END = "#"  # ends an escaped text; `escape` never leaves one in it
+LONG = "^"  # marks a cut text; `escape` never leaves one in it either
+MAX_TEXT = 640  # bytes of an escaped text kept whole; longer ones are cut
+CUT = 558  # a cut text keeps at most this many bytes, then LONG and the text's SHA-256
+BANDS = 4
+_SAFE = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?"
+)
+_AT = "%Y%m%dT%H%M%S.%fZ"
+_MAX_VERSION = 999_999_999
+
+
+def escape(text: str) -> str:
+    """`text` with every character outside RFC 3986's path and query characters (and `%`
+    itself) written as `%XX` of its UTF-8 bytes: one text, one escape, and back."""
+    return "".join(
+        char if char in _SAFE else "".join(f"%{byte:02X}" for byte in char.encode())
+        for char in text
+    )
+
+
+def key_text(text: str) -> str:
+    """The escaped text as it stands in keys: whole up to MAX_TEXT bytes; else its first
+    CUT bytes (never splitting an escape), LONG, and the SHA-256 hex of the whole text.
+    A cut text is shared by every text that starts alike and has the same digest: a
+    reader still compares the text itself (the record's) before answering."""
+    escaped = escape(text)
+    if len(escaped) <= MAX_TEXT:
+        return escaped
+    return f"{head(escaped)}{LONG}{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def head(escaped: str) -> str:
+    """At most CUT bytes of an escaped text, never splitting an escape: the part of a
+    text every key of a longer text that starts with it also starts with."""
+    cut = min(len(escaped), CUT)
+    percent = escaped.rfind("%", max(0, cut - 2), cut)
+    return escaped[: percent if percent != -1 else cut]
+
+
+def received_instant(received_at: str) -> datetime:
+    return datetime.strptime(received_at, FORMAT).replace(tzinfo=UTC)
+
+
+def inverted(moment: datetime) -> str:
+    digits = moment.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
+    return digits.translate(_NINES)
+
+
+def uninverted(text: str) -> datetime:
+    return datetime.strptime(text.translate(_NINES), "%Y%m%d%H%M%S%f").replace(tzinfo=UTC)
+
+
+_NINES = str.maketrans("0123456789", "9876543210")
+
+
+def at_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_AT)
+
+
+def at_instant(text: str) -> datetime:
+    return datetime.strptime(text, _AT).replace(tzinfo=UTC)
+
+
+def inverted_version(version: int) -> str:
+    return f"{_MAX_VERSION - version:09d}"
+
+
+def change_key(
+    at: datetime, document_id: str, version: int, received: datetime, record_sha256: str
+) -> str:
+    return f"{CHANGES}{at_text(at)}/{document_id}/{version:09d}/{at_text(received)}/{record_sha256}"
+
+
+def lookup_key(family: str, text: str, received: datetime, document_id: str, version: int) -> str:
+    """An entry of the URL (`family` URL) or external id (EXTERNAL_ID) index."""
+    return (
+        f"{family}{key_text(text)}{END}{inverted(received)}/{document_id}/"
+        f"{inverted_version(version)}"
+    )
+
+
+def band_key(band: int, simhash: str, document_id: str, version: int) -> str:
+    part = simhash[4 * band : 4 * band + 4]
+    return f"{SIMHASH}{band}/{part}/{simhash}/{document_id}/{version:09d}"
+
+
+def band_prefix(band: int, simhash: str) -> str:
+    return f"{SIMHASH}{band}/{simhash[4 * band : 4 * band + 4]}/"
+
+
+class Change(msgspec.Struct, frozen=True):
+    key: str
+    at: datetime
+    id: str
+    version: int
+    received: datetime
+    record_sha256: str
+
+
+class Capture(msgspec.Struct, frozen=True):
+    """An entry of the URL or external id index, read from its key."""
+
+    key: str
+    text: str  # as in the key: escaped, maybe cut
+    received: datetime
+    id: str
+    version: int
+
+
+class Band(msgspec.Struct, frozen=True):
+    simhash: str
+    id: str
+    version: int
+
+
+def parse_change(key: str) -> Change:
+    at, document_id, version, received, record_sha256 = key.removeprefix(CHANGES).split("/")
+    return Change(
+        key, at_instant(at), document_id, int(version), at_instant(received), record_sha256
+    )
+
+
+def parse_capture(family: str, key: str) -> Capture:
+    text, _, tail = key.removeprefix(family).rpartition(END)
+    received, document_id, version = tail.split("/")
+    return Capture(key, text, uninverted(received), document_id, _MAX_VERSION - int(version))
+
+
+def parse_band(key: str) -> Band:
+    _, _, simhash, document_id, version = key.removeprefix(SIMHASH).split("/")
+    return Band(simhash, document_id, int(version))

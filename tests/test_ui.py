@@ -324,3 +324,78 @@ def test_a_session_value_is_signed_expires_and_names_only_its_key(keys_file) -> 
     assert session.check(None, keyring, now=1001.0) is None
     assert key.split("_")[2] not in value
     assert other_key.split("_")[2] not in value
+
+
+# The find page (issue #17's lookups).
+
+
+@pytest.fixture
+async def settled(make_client, store, config: Config):  # type: ignore[no-untyped-def]
+    """The app with a settle window short enough for the feed to show what was just
+    posted."""
+    return await make_client(store, msgspec.structs.replace(config, changes_settle_seconds=0.01))
+
+
+async def post_with_source(client, text: str, **source: str) -> str:  # type: ignore[no-untyped-def]
+    response = await client.post("/v1/documents", json={"text": text, "source": source})
+    assert response.status == 201
+    document_id: str = (await response.json())["id"]
+    return document_id
+
+
+def document_links(tree: Node, table: str) -> list[str]:
+    (found,) = tree.find(lambda n: n.tag == "table" and table in n.classes)
+    return [a.attrs["href"] or "" for a in found.find(lambda n: n.tag == "a")]
+
+
+async def test_the_find_page_finds_captures_by_url_and_external_id(settled) -> None:
+    story = await post_with_source(
+        settled, "A story about the harbor.", url="https://www.Example.org/harbor", title="<Harbor>"
+    )
+    other = await post_with_source(
+        settled, "Another story, elsewhere.", url="https://news.example.org/b", external_id="X-1"
+    )
+    tree = await page(settled, "/ui/?url=http://example.org/harbor&match=exact&from=&to=")
+    assert document_links(tree, "captures") == [f"/ui/documents/{story}?version=1"]
+    assert "<Harbor>" in tree.text()  # a title is text
+
+    tree = await page(settled, "/ui/?url=example.org&match=domain&from=2020&to=")
+    assert sorted(document_links(tree, "captures")) == sorted(
+        f"/ui/documents/{i}?version=1" for i in (story, other)
+    )
+    tree = await page(settled, "/ui/?url=example.org&match=domain&to=2020")
+    assert "No captures match." in tree.text()
+
+    tree = await page(settled, "/ui/?external_id=X-1")
+    assert document_links(tree, "captures") == [f"/ui/documents/{other}?version=1"]
+
+
+async def test_a_bad_lookup_is_said_beside_the_form(settled) -> None:
+    tree = await page(settled, "/ui/?url=example.org&from=yesterday", status=400)
+    (said,) = tree.find(lambda n: "refused" in n.classes)
+    assert said.text().startswith("from must be an RFC 3339 timestamp")
+    tree = await page(settled, "/ui/?url=example.org&match=fuzzy", status=400)
+    assert tree.find(lambda n: "refused" in n.classes)
+
+
+async def test_the_find_page_shows_the_latest_changes_newest_first(settled) -> None:
+    first = await post_with_source(settled, "The first article of the day.")
+    second = await post_with_source(settled, "The second article of the day.")
+    await asyncio.sleep(0.05)  # past the settle window
+    tree = await page(settled, "/ui/")
+    assert document_links(tree, "changes") == [
+        f"/ui/documents/{second}?version=1",
+        f"/ui/documents/{first}?version=1",
+    ]
+
+
+async def test_the_viewer_names_near_duplicates(client) -> None:
+    text = (
+        "The city council voted on Tuesday to expand the bus network, adding four routes "
+        "that will connect the northern suburbs with the hospital district. The mayor said "
+        "the plan would be paid for by the transport levy approved last spring."
+    )
+    first = await post_with_source(client, text)
+    second = await post_with_source(client, text + " (AP)")
+    html = await (await client.get(f"/ui/documents/{first}")).text()
+    assert f'href="/ui/documents/{second}"' in html

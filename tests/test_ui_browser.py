@@ -2,7 +2,7 @@
 `vellum serve` on the real SeaweedFS with API keys and the seeds ingested.
 
 What a person sees: the login form lets a `read` key in (and the cookie stays out of
-reach of scripts), nested, multi-paragraph and unclosed quotes are drawn nested and
+reach of scripts), the find page finds a capture by URL and leads to its viewer, nested, multi-paragraph and unclosed quotes are drawn nested and
 marked, sections and insertions are marked, and a hostile text is shown as text: no
 script ran, no element came from it, the DOM's text is the record's. Screenshots of two
 seeds are saved in the test's temporary folder. Where chromium or chromedriver is
@@ -94,6 +94,8 @@ def site(s3_server: S3Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         ids = {}
         for path in sorted(SEEDS.glob("0[1-7]-*.txt")):
             ids[path.stem] = post(server, ingest, path.read_bytes(), "text/plain; charset=utf-8")
+        asserted = SEEDS / "14-asserted-title.json"
+        ids[asserted.stem] = post(server, ingest, asserted.read_bytes(), "application/json")
         hostile = {"text": HOSTILE, "source": {"title": "<i>t</i>", "url": "javascript:alert(3)"}}
         ids["hostile"] = post(server, ingest, json.dumps(hostile).encode(), "application/json")
         yield Site(server=server, ids=ids, read_key=read, shots=tmp)
@@ -253,3 +255,22 @@ def test_a_hostile_text_is_shown_as_text(browser: Any, site: Site) -> None:
     links = [a.get_attribute("href") or "" for a in css(browser, "a")]
     assert not any(link.startswith("javascript:") for link in links)
     browser.save_screenshot(str(site.shots / "hostile.png"))
+
+
+def test_the_find_page_finds_a_capture_by_url(browser: Any, site: Site) -> None:
+    from selenium.webdriver.support.select import Select
+
+    browser.get(f"{site.server.url}/ui/")
+    browser.find_element("id", "url").send_keys("http://www.EXAMPLE.org/library-hours")
+    Select(browser.find_element("id", "match")).select_by_value("exact")
+    browser.find_element("id", "from").send_keys("2026")
+    browser.find_element("css selector", "form.lookup button").click()
+    (link,) = css(browser, "table.captures a.document")
+    assert link.text == site.ids["14-asserted-title"]
+    (row,) = css(browser, "table.captures tbody tr")
+    assert "Library extends opening hours" in row.text
+    browser.save_screenshot(str(site.shots / "find.png"))
+    link.click()
+    (headline,) = css(browser, "h1.headline")
+    assert headline.text == "Library extends opening hours"
+    assert "headline asserted" in browser.find_element("css selector", ".headline-source").text

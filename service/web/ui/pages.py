@@ -26,6 +26,7 @@ from service.web.ui import PREFIX, session
 
 STYLESHEET = resources.files("service.web.ui").joinpath("static/vellum.css").read_bytes()
 _pretty = msgspec.json.Encoder()
+MAX_DISTANCE = 3  # near-duplicates shown: as the 201's `near_duplicates` (SPEC §9)
 
 
 async def document_page(request: web.Request) -> web.Response:
@@ -35,8 +36,10 @@ async def document_page(request: web.Request) -> web.Response:
     archive = request.app[SERVICES].archive
     record = await archive.record(document_id, None if asked is None else parse_version(asked))
     versions = await archive.versions(document_id)
+    similar = await request.app[SERVICES].finder.near(record, MAX_DISTANCE)
     context = await asyncio.to_thread(_viewer_context, record, versions)
     context["key_id"] = request.get(KEY_ID)
+    context["similar"] = similar
     text = await asyncio.to_thread(aiohttp_jinja2.render_string, "document.html", request, context)
     return web.Response(text=text, content_type="text/html")
 

@@ -16,13 +16,14 @@ import jinja2
 from aiohttp import web
 
 from service.web import documents
-from service.web.ui import PREFIX, pages
+from service.web.ui import PREFIX, find, pages
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
 
 PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", PREFIX, pages.home_redirect),
+    ("GET", f"{PREFIX}/", find.find_page),
     ("GET", f"{PREFIX}/documents/{{id}}", pages.document_page),
     ("GET", f"{PREFIX}/documents/{{id}}/record", documents.get_document),
     ("GET", f"{PREFIX}/documents/{{id}}/original", documents.get_original),

@@ -160,6 +160,8 @@ def _nest(
     root: list[Element | str] = []
     stack: list[tuple[Element, int]] = []  # open element, the end its span wants
     position = region.start
+    # While no span crosses another, ends shrink up the stack: the top ends first.
+    nested = True
 
     def emit(upto: int) -> None:
         nonlocal position
@@ -171,11 +173,16 @@ def _nest(
         """Close, in order of their ends, the open elements ending at or before `limit`;
         those above a closed one and ending later continue in a new fragment."""
         while stack:
-            soonest = min(end for _, end in stack)
+            soonest = stack[-1][1] if nested else min(end for _, end in stack)
             if soonest > limit:
                 return
             emit(soonest)
-            lowest = next(i for i, (_, end) in enumerate(stack) if end == soonest)
+            lowest = len(stack) - 1
+            if nested:
+                while lowest > 0 and stack[lowest - 1][1] == soonest:
+                    lowest -= 1
+            else:
+                lowest = next(i for i, (_, end) in enumerate(stack) if end == soonest)
             cut = stack[lowest + 1 :]
             del stack[lowest:]
             for element, end in cut:
@@ -192,6 +199,8 @@ def _nest(
         end = min(span.end, region.end)
         element = Element(span.kind, span.index, start, end, first, last)
         (stack[-1][0].children if stack else root).append(element)
+        if stack and end > stack[-1][1]:
+            nested = False
         stack.append((element, end))
     close_through(region.end)
     emit(region.end)

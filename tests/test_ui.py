@@ -399,3 +399,24 @@ async def test_the_viewer_names_near_duplicates(client) -> None:
     second = await post_with_source(client, text + " (AP)")
     html = await (await client.get(f"/ui/documents/{first}")).text()
     assert f'href="/ui/documents/{second}"' in html
+
+
+def test_the_article_escapes_text_and_attributes_whatever_the_record_holds() -> None:
+    from service.span_tree import build_regions
+    from service.types import Block, Quote
+    from service.web.ui.article import article_html
+
+    text = 'X"><script>: <b>&amp;</b> “q”'
+    label = 'X"><script>'
+    blocks = [Block(kind="section", span=(0, len(text)), label=label)]
+    quote = Quote(span=(len(text) - 2, len(text) - 1), depth=7, open="“", close=None, blocks=(0, 0))
+    html = str(article_html([quote], build_regions(text, blocks, [quote], [], []), None))
+    assert "<script>" not in html
+    assert "<b>" not in html
+    tree = parse(html)
+    (section,) = tree.find(lambda n: n.tag == "section")
+    assert section.attrs["data-label"] == label
+    assert section.text() == text
+    (shown,) = tree.find(lambda n: "quote" in n.classes)
+    assert {"depth-4", "unclosed", "first", "last"} <= shown.classes
+    assert shown.attrs["data-depth"] == "7"

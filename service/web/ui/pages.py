@@ -23,6 +23,7 @@ from service.types import Record
 from service.web.auth import key_of
 from service.web.typedefs import DOCUMENT_ID, KEY_ID, KEYS_FILE, SERVICES
 from service.web.ui import PREFIX, session
+from service.web.ui.article import article_html
 
 STYLESHEET = resources.files("service.web.ui").joinpath("static/vellum.css").read_bytes()
 _pretty = msgspec.json.Encoder()
@@ -49,10 +50,11 @@ def _viewer_context(record: Record, versions: list[int]) -> dict[str, Any]:
         record.text, record.blocks, record.quotes, record.insertions, record.ellipses
     )
     base = f"{PREFIX}/documents/{record.id}"
+    headline_block = _headline_block(record)
     metadata = record.metadata
     return {
         "record": record,
-        "regions": regions,
+        "article": article_html(record.quotes, regions, headline_block),
         "dropped": sum(region.dropped for region in regions),
         "versions": versions,
         "base": base,
@@ -60,7 +62,6 @@ def _viewer_context(record: Record, versions: list[int]) -> dict[str, Any]:
         "source_href": _web_address(record.source.url),
         "metadata": None if metadata is None else msgspec.json.format(_pretty.encode(metadata)),
         "unclosed": sum(quote.close is None for quote in record.quotes),
-        "headline_block": _headline_block(record),
     }
 
 

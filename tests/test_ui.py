@@ -169,7 +169,10 @@ async def test_headline_source_language_stats_provenance_and_versions(client) ->
     assert "Version 1 of 1" in html
     for link in ("/original", "/record?version=1", "/provenance?version=1"):
         assert f'href="/ui/documents/{document_id}{link}"' in html
-        assert (await client.get(f"/ui/documents/{document_id}{link}")).status == 200
+        linked = await client.get(f"/ui/documents/{document_id}{link}")
+        assert linked.status == 200
+        assert linked.headers["Cache-Control"] == "no-store"
+        assert linked.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     assert "channel" in html.lower()
     assert "normalizer" in html
 

@@ -45,7 +45,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 # Pages anyone may fetch, keys or not (canonical paths).
-OPEN = frozenset({f"{PREFIX}/login", f"{PREFIX}/logout", f"{PREFIX}/static/vellum.css"})
+STYLESHEET = f"{PREFIX}/static/vellum.css"
+OPEN = frozenset({f"{PREFIX}/login", f"{PREFIX}/logout", STYLESHEET})
 
 
 @web.middleware
@@ -64,7 +65,8 @@ async def pages(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("unhandled_error")
         response = error_page(request, VellumError("an unexpected error occurred"))
     response.headers.update(SECURITY_HEADERS)
-    response.headers.setdefault("Cache-Control", "no-store")
+    if request.path != STYLESHEET:  # not even the API's `public, immutable` records here:
+        response.headers["Cache-Control"] = "no-store"  # a session, not a key, fetched them
     return response
 
 

@@ -10,12 +10,14 @@ own target. Each boto3 phase is preceded by the same phase of the raw ceiling
 (bench.raw_s3: SigV4 by hand over http.client), the storage limit Vellum's own cost is held
 to. Interleaving the targets keeps drift (a growing volume, a neighbour's load)
 from favouring either one. Then a bulk import, and
-last a second server, `vellum serve --workers 2`, through the same ingest (C > 1) and
-read phases: the scaling figure, set against the same ceilings.
+a second server, `vellum serve --workers 2`, through the same ingest (C > 1) and
+read phases: the scaling figure, set against the same ceilings. Last, the cost of the
+indexes and of each lookup (bench.finding).
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import signal
 import sys
@@ -26,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from types import FrameType
 
-from bench import corpus, hostile, normalizer, procstat, report, vellum_load
+from bench import corpus, finding, hostile, normalizer, procstat, report, vellum_load
 from bench.measure import BenchError, Phase, Timings, summarize
 from bench.processes import IMPORT_CONCURRENCY, Server, seaweedfs, vellum
 from bench.raw_s3 import RawCeiling
@@ -60,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.describe_import(results.bulk_import))
     print(normalizer.describe(results.normalizer))
     print(hostile.describe(results.hostile))
+    if results.finding is not None:
+        print(finding.describe(results.finding))
     print(report.summary(results))
     report.write(results, Path(settings.output))
     print(f"results: {settings.output}")
@@ -91,6 +95,12 @@ def _run(settings: Settings) -> report.Results:
         # Its own meter: the other-CPU figure of the whole run above covers one server.
         with vellum(s3, f"bench/{run_id}/workers", Path(workdir), workers=2) as pair:
             run.scaling_phases(pair, procstat.CpuMeter({"vellum": pair.pid, "seaweedfs": weed_pid}))
+        _progress(f"finding: ingest with indexes, lookups at {settings.finding_sizes} documents")
+        finding_result = asyncio.run(
+            finding.run(
+                s3, f"bench/{run_id}/finding", weed_pid, settings.finding_sizes, articles.texts
+            )
+        )
     return report.Results(
         date=started_at.isoformat(timespec="seconds"),
         machine=procstat.machine(),
@@ -105,6 +115,7 @@ def _run(settings: Settings) -> report.Results:
         normalizer=normalizer_result,
         hostile=hostile_results,
         bulk_import=bulk_import,
+        finding=finding_result,
     )
 
 

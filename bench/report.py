@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from bench.finding import FindingResult
 from bench.hostile import HostileResult
 from bench.measure import Phase
 from bench.normalizer import NormalizerResult
@@ -71,6 +72,7 @@ class Results(msgspec.Struct, frozen=True, kw_only=True):
     normalizer: NormalizerResult
     hostile: list[HostileResult]
     bulk_import: ImportResult
+    finding: FindingResult | None = None  # bench.finding: indexes and lookups
 
 
 def ratios(phases: list[Phase]) -> list[Ratio]:

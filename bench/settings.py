@@ -25,6 +25,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     get_concurrency: int
     corpus_dir: str
     output: str
+    finding_sizes: tuple[int, ...] = (10_000,)  # archive sizes of the lookup phase
 
 
 def parse(argv: Sequence[str] | None = None) -> Settings:
@@ -58,6 +59,12 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
         help="concurrency of the read phases (BENCH_GET_CONCURRENCY, default 16)",
     )
     parser.add_argument(
+        "--finding-sizes",
+        type=_levels,
+        default=env.get("BENCH_FINDING_SIZES", "10000"),
+        help="archive sizes the lookups are timed at (BENCH_FINDING_SIZES, default 10000)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=Path(__file__).resolve().parent / "results.json",
@@ -71,6 +78,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
         get_concurrency=args.get_concurrency,
         corpus_dir=env.get("ARTICLE_CORPUS_DIR") or str(DEFAULT_CORPUS),
         output=str(args.output),
+        finding_sizes=args.finding_sizes,
     )
 
 

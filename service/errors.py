@@ -7,15 +7,15 @@
     │                                    protocol relies on (SPEC §2)
     ├── StorageError                 500 storage-error
     │   ├── StorageUnavailable       503 storage-unavailable
+    │   │   └── WriteDeadlinePassed  503 write-deadline-passed (index entries took longer
+    │   │                                than the change feed allows; carries limit_seconds)
     │   ├── ObjectNotFound           404 not-found (translated by callers)
     │   └── IntegrityError           500 integrity-error (stored bytes fail their digest)
     ├── AnalysisFailed               500 analysis-failed (the normalizer's process died)
     ├── AnalysisTimeout              503 analysis-timeout (past the analysis deadline;
     │                                    carries limit_seconds)
     ├── ServiceUnavailable           503 draining
-    │   ├── Overloaded               503 overloaded (too much work in flight)
-    │   └── WriteDeadlinePassed      503 write-deadline-passed (index entries took longer
-    │                                    than the change feed allows; carries limit_seconds)
+    │   └── Overloaded               503 overloaded (too much work in flight)
     └── RequestError                 4xx: the client's request is at fault
         ├── BadRequest               400 bad-request
         │   ├── MalformedJson        400 malformed-json (carries line, column, position)
@@ -107,6 +107,14 @@ class StorageUnavailable(StorageError):
     title = "Storage unavailable"
 
 
+class WriteDeadlinePassed(StorageUnavailable):
+    """Storage too slow for the change feed: like StorageUnavailable, nothing is published
+    and the request (or an import's chunk) is to be retried."""
+
+    slug = "write-deadline-passed"
+    title = "The write did not finish within the change feed's deadline; retry"
+
+
 class ObjectNotFound(StorageError):
     status = 404
     slug = "not-found"
@@ -138,11 +146,6 @@ class ServiceUnavailable(VellumError):
 class Overloaded(ServiceUnavailable):
     slug = "overloaded"
     title = "Too much work in flight; retry later"
-
-
-class WriteDeadlinePassed(ServiceUnavailable):
-    slug = "write-deadline-passed"
-    title = "The write did not finish within the change feed's deadline; retry"
 
 
 class RequestError(VellumError):

@@ -4,6 +4,7 @@ canonical form of URLs. The change feed: tests/test_changes.py."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import pytest
 
@@ -274,3 +275,26 @@ async def test_a_lookup_that_reads_its_most_pages_goes_on_from_its_cursor(
                 break
             query["cursor"] = page["next"]
         assert sorted(seen) == sorted(ids), match
+
+
+ON_REAL_S3 = [
+    test_a_url_finds_its_captures_newest_first_whatever_its_spelling,
+    test_prefix_host_and_domain_matches,
+    test_from_and_to_bound_the_receipt_time,
+    test_pages_follow_the_cursor_without_repeats_or_gaps,
+    test_long_urls_and_ids_fit_the_key_limit_and_still_match_exactly,
+    test_a_lookup_that_reads_its_most_pages_goes_on_from_its_cursor,
+    test_external_id_lookup_is_exact,
+]
+
+
+@pytest.mark.parametrize("check", ON_REAL_S3, ids=lambda check: check.__name__[5:40])
+async def test_lookups_hold_on_real_s3(  # type: ignore[no-untyped-def]
+    make_client, s3_settings, store, monkeypatch: pytest.MonkeyPatch, check
+) -> None:
+    """SeaweedFS lists in folder order (`a/1` before `a#1`) and skips a folder named as
+    `start-after`: every lookup above holds there too."""
+    client = await make_client(store)
+    wanted = inspect.signature(check).parameters
+    given = {"client": client, "store": store, "monkeypatch": monkeypatch}
+    await check(**{name: given[name] for name in wanted})

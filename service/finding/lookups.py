@@ -140,13 +140,16 @@ class Finder:
         taken: set[str] = set()  # documents answered (a document's versions are adjacent)
         pages = 0
         for prefix in prefixes:
-            start = max(after, prefix)  # no entry's key is its prefix itself
-            if sorted_by_time and until is not None:
-                start = max(start, prefix + keys.inverted(until))
+            start = after
+            if sorted_by_time and until is not None:  # past the entries received later
+                past = until + timedelta(microseconds=1)
+                start = max(start, f"{prefix}{keys.inverted(past)}/~")
             while True:
                 if pages == MAX_PAGES:
-                    return Captures(items=items, next=encode_cursor(start))
-                page = await self.store.list_page(prefix, start_after=start, limit=_PAGE)
+                    return Captures(items=items, next=encode_cursor(max(start, prefix)))
+                page = await self.store.list_page(
+                    prefix, start_after=_after(start, prefix), limit=_PAGE
+                )
                 pages += 1
                 entries = [keys.parse_capture(family, key) for key in page]
                 exhausted = len(page) < _PAGE
@@ -249,7 +252,9 @@ class Finder:
         horizon = self.clock() - self.settle
         items: list[Change] = []
         for _ in range(MAX_PAGES):
-            page = await self.store.list_page(keys.CHANGES, start_after=start, limit=limit)
+            page = await self.store.list_page(
+                keys.CHANGES, start_after=_after(start, keys.CHANGES), limit=limit
+            )
             settled = [keys.parse_change(key) for key in page]
             settled = [change for change in settled if change.at < horizon]
             valid = await asyncio.gather(*(self._published(change) for change in settled))
@@ -298,6 +303,14 @@ def _matches(found: Canonical, asked: Canonical, match: Match) -> bool:
     if match == "host":
         return found.host == asked.host
     return found.host == asked.host or found.host.startswith(f"{asked.host},")
+
+
+def _after(start: str, prefix: str) -> str:
+    """What to list after: nothing before the prefix. Never the prefix itself, nor any
+    "folder" of keys: SeaweedFS then skips every key under it (and lists in folder
+    order, `a/1` before `a#1`, which every cursor here resumes consistently: each is an
+    entry's key or a name no key has, past a folder's last entry)."""
+    return start if start > prefix else ""
 
 
 def _group(key: str) -> str:

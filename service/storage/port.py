@@ -53,7 +53,9 @@ class ObjectStore(Protocol):
     ) -> list[str]:
         """At most `limit` (1-1000: one ListObjectsV2 call) keys under `prefix` that sort
         after `start_after`, in lexicographic order: one page of a listing that may be
-        far too long to take whole (the indexes of service.finding)."""
+        far too long to take whole (the indexes of service.finding). SeaweedFS orders by
+        "folder" (`a/1` before `a#1`) and skips every key under a folder named as
+        `start_after`: callers resume after a key, or a name no key has."""
 
     async def delete(self, key: str) -> None:
         """Remove `key` (nothing happens when there is none). Vellum deletes only derived

@@ -24,7 +24,7 @@ LOCK = $(UV) pip compile --quiet --universal --generate-hashes --python-version 
 RUNTIME := $(VENV)/.runtime
 TOOLS := $(VENV)/.tools
 
-.PHONY: run test test-fast lint format bench schemas eval lock clean wheelhouse image image-test
+.PHONY: run test test-fast lint format bench schemas eval lock clean wheelhouse image image-test browser
 
 $(UV): requirements/uv.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Vellum needs Python >= 3.11") if sys.version_info < (3, 11) else None'
@@ -120,6 +120,23 @@ image: wheelhouse
 # against a SeaweedFS on this machine: tests/image/check_image.py says what it checks.
 image-test: $(TOOLS)
 	$(BIN)/python tests/image/check_image.py $(if $(IMAGE_TEST_BASE),--base $(IMAGE_TEST_BASE))
+
+# Debian's chromium and chromium-driver for the browser tests (tests/test_ui_browser.py
+# runs this target when either is missing): installed with apt-get where that runs as
+# root, the package lists refreshed only if the first try fails. Elsewhere it says why in
+# one line and fails, and the browser tests skip with that line.
+BROWSER_PACKAGES := chromium chromium-driver
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BROWSER_PACKAGES)
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		exit 0; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "chromium or chromedriver is missing and there is no root apt-get to install $(BROWSER_PACKAGES)" >&2; \
+		exit 1; \
+	else \
+		$(APT_INSTALL) >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && $(APT_INSTALL) >/dev/null; } \
+			|| { echo "apt-get could not install $(BROWSER_PACKAGES)" >&2; exit 1; }; \
+	fi
 
 # The normalizer against the labelled articles (tests/eval/), beside two baselines.
 eval: $(TOOLS)

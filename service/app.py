@@ -1,9 +1,10 @@
 """The web application over the composition root's services (service.bootstrap).
 
-`create_app` registers every route of the table in service.web.endpoints and starts the
-services with one `cleanup_ctx` generator, so their whole life is in one place: opened
-at start-up (the storage first), closed after in-flight requests have finished (the
-storage last). A second generator runs this server's import poller on them.
+`create_app` registers every route of the table in service.web.endpoints, and the pages
+of service.web.ui.routes, and starts the services with one `cleanup_ctx` generator, so
+their whole life is in one place: opened at start-up (the storage first), closed after
+in-flight requests have finished (the storage last). A second generator runs this
+server's import poller on them.
 """
 
 from __future__ import annotations
@@ -37,12 +38,21 @@ from service.web.typedefs import (
     SCRYPT_SLOT,
     SERVICES,
 )
+from service.web.ui.guard import pages
+from service.web.ui.routes import install_pages
 
 
 def create_app(config: Config, *, store: BulkStore | None = None) -> web.Application:
     """The Vellum application. Pass `store` to use an already open storage adapter."""
     app = web.Application(
-        middlewares=[request_context, authenticate, problems, same_site_writes, load_shedding],
+        middlewares=[
+            request_context,
+            authenticate,
+            problems,
+            pages,
+            same_site_writes,
+            load_shedding,
+        ],
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config
@@ -67,6 +77,7 @@ def create_app(config: Config, *, store: BulkStore | None = None) -> web.Applica
             app.router.add_get(route.path, route.handler)  # HEAD too
         else:
             app.router.add_route(route.method, route.path, route.handler)
+    install_pages(app)
     return app
 
 

@@ -155,7 +155,10 @@ async def run_get(config: Config, document_id: str, version: int | None, origina
 async def run_verify(config: Config) -> int:
     """Exit status 1 when anything is missing, corrupt or unreferenced."""
     async with open_services(config, analysis_processes=0) as services:
-        report = await verify(services.store, settle_seconds=config.changes_settle_seconds)
+        with CountProgress("verify", "objects") as bar:
+            report = await verify(
+                services.store, progress=bar.count, settle_seconds=config.changes_settle_seconds
+            )
     for finding in report.findings:
         print(f"{finding.kind}: {finding.key}: {finding.detail}")
     print(
@@ -170,13 +173,16 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
         raise ConfigError("name document ids, or --all (not both)")
     async with open_services(config) as services:
         chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
-        report = await reprocess(
-            services.archive,
-            services.analyzer,
-            chosen,
-            concurrency=config.import_concurrency,
-            indexes=services.indexes,
-        )
+        with CountProgress("reprocess", "documents") as bar:
+            bar.start(len(chosen))
+            report = await reprocess(
+                services.archive,
+                services.analyzer,
+                chosen,
+                concurrency=config.import_concurrency,
+                indexes=services.indexes,
+                progress=bar.advance,
+            )
     for document_id in report.written:
         print(f"new version: {document_id}")
     for failure in report.failed:
@@ -191,12 +197,12 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
 async def run_reindex(config: Config) -> int:
     """Exit status 1 when a record could not be read (`vellum verify` says why)."""
     async with open_services(config, analysis_processes=0) as services:
-        with CountProgress("reindex") as bar:
+        with CountProgress("reindex", "records") as bar:
             report = await reindex(
                 services.indexes,
                 concurrency=config.import_concurrency,
-                on_total=bar.total,
-                progress=bar.update,
+                on_total=bar.start,
+                progress=bar.advance,
             )
     for key in report.unreadable:
         print(f"unreadable: {key}")
@@ -257,15 +263,16 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
         chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
         for document_id in [] if every else chosen:
             await archive.versions(document_id)  # DocumentNotFound before any bag is made
-        report = await export_bags(
-            archive,
-            chosen,
-            target,
-            concurrency=config.import_concurrency,
-            on_bag=lambda document_id, outcome: print(
-                f"{outcome}: {target / document_id}", flush=True
-            ),
-        )
+        with CountProgress("export", "documents") as bar:
+            bar.start(len(chosen))
+
+            def on_bag(document_id: str, outcome: str) -> None:
+                print(f"{outcome}: {target / document_id}", flush=True)
+                bar.advance(bar.done + 1)
+
+            report = await export_bags(
+                archive, chosen, target, concurrency=config.import_concurrency, on_bag=on_bag
+            )
     print(f"{len(report.written)} bags written, {len(report.skipped)} already there, in {target}")
     return 0
 

@@ -1,15 +1,32 @@
-"""The progress bars of `vellum import` (over bytes) and of the commands that go through
-every record (`vellum reindex`: over records), and the import summary (rich, on
-standard error)."""
+"""Progress of the long commands, on standard error: one implementation for all of them.
+
+`ImportProgress` is `vellum import`'s bar over its input's bytes. `CountProgress` is the
+bar of every command that works through a known number of things (`reprocess`, `verify`,
+`export`, and any later one such as `reindex`): done of total, rate, time elapsed and
+ETA. On a terminal both are rich bars; when standard error is not a terminal (a log, a
+pipe, CI) `CountProgress` writes a plain line at most every PLAIN_SECONDS, and one when
+it is done, instead of a bar nobody sees redrawn. Each command prints its one-line
+summary on standard output at the end.
+
+A command hooks in as
+
+    with CountProgress("reindex", "records") as progress:
+        progress.start(total)          # once the total is known (after listing)
+        ... progress.advance(done)     # the count done so far, from any task
+
+or hands `progress.count` (done, total) to a job that lists what it works on itself.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -70,6 +87,98 @@ class ImportProgress:
         )
 
 
+PLAIN_SECONDS = 10.0
+
+
+class CountProgress:
+    """Done of total things, with their rate and ETA (see the module's docstring)."""
+
+    def __init__(
+        self,
+        action: str,
+        unit: str,
+        console: Console | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.action, self.unit = action, unit
+        self.console = console or Console(stderr=True)
+        self.clock = clock
+        self.started = clock()
+        self.total: int | None = None
+        self.done = 0
+        self._printed_at: float | None = None
+        self._printed: int | None = None  # the count the last plain line showed
+        self.bar: Progress | None = None
+        if self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[unit]}, {task.fields[rate]:.0f}/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> CountProgress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        elif self.total is not None and self._printed != self.done:
+            self._line()  # where it ended (early, on an error; or with nothing to do)
+
+    def start(self, total: int) -> None:
+        """The total is known (or changed): the bar's clock starts at the first call."""
+        if self.total is None:
+            self.started = self.clock()
+        self.total = total
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task(self.action, total=total, unit=self.unit, rate=0.0)
+            else:
+                self.bar.update(self.task, total=total)
+
+    def count(self, done: int, total: int) -> None:
+        """`done` of `total` so far, as a job that learns its total as it goes reports."""
+        if total != self.total:
+            self.start(total)
+        self.advance(done)
+
+    def advance(self, done: int) -> None:
+        self.done = done
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, completed=done, rate=self.rate())
+            return
+        now = self.clock()
+        finished = self.total is not None and done >= self.total
+        if finished or self._printed_at is None or now - self._printed_at >= PLAIN_SECONDS:
+            self._line()
+
+    def rate(self) -> float:
+        return self.done / max(self.clock() - self.started, 1e-6)
+
+    def _line(self) -> None:
+        self._printed_at, self._printed = self.clock(), self.done
+        rate = self.rate()
+        if self.total is None:
+            self.console.print(f"{self.action}: {self.done:,} {self.unit}", highlight=False)
+            return
+        share = 100 * self.done // self.total if self.total else 100
+        left = (self.total - self.done) / rate if rate > 0 else 0.0
+        self.console.print(
+            f"{self.action}: {self.done:,}/{self.total:,} {self.unit} ({share}%), "
+            f"{rate:,.0f}/s, {self.clock() - self.started:.1f} s elapsed, ETA {left:.0f} s",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def summary(job: str, state: str, counts: model.Counts, error: str | None) -> str:
     lines = [
         f"import {job}: {state}",
@@ -84,37 +193,3 @@ def summary(job: str, state: str, counts: model.Counts, error: str | None) -> st
             f"or the objects under {model.PREFIX}{job}/errors/"
         )
     return "\n".join(lines)
-
-
-class CountProgress:
-    """A bar over a number of things (`vellum reindex`: record versions), with their rate."""
-
-    def __init__(self, label: str, console: Console | None = None) -> None:
-        self.label = label
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
-            TextColumn("{task.fields[rate]:.0f}/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console or Console(stderr=True),
-        )
-        self.task: TaskID | None = None
-        self.started = time.monotonic()
-
-    def __enter__(self) -> CountProgress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-    def total(self, total: int) -> None:
-        self.task = self.bar.add_task(self.label, total=total, rate=0.0)
-
-    def update(self, done: int) -> None:
-        if self.task is not None:
-            rate = done / max(time.monotonic() - self.started, 1e-6)
-            self.bar.update(self.task, completed=done, rate=rate)

@@ -79,6 +79,7 @@ async def test_export_writes_bags_that_bagit_validates(
     assert every.returncode == 0, every.stderr
     assert f"skipped: {bags / json_id}" in every.stdout
     assert "2 bags written, 1 already there" in every.stdout
+    assert "export: 3/3 documents (100%)" in every.stderr.splitlines()[-1]  # its progress
     assert sorted(path.name for path in bags.iterdir()) == sorted(posted)  # no partial bags
 
     for document_id, body in posted.items():

@@ -135,6 +135,15 @@ async def test_verify_finds_flipped_bits_lost_and_unreferenced_objects(
     assert cli.returncode == 1
     assert "4 findings" in cli.stdout
     assert f"missing: {lost['original']['key']}" in cli.stdout  # type: ignore[index]
+    # Its progress, as plain lines: standard error is not a terminal here.
+    assert "verify: 8/8 objects (100%)" in cli.stderr.splitlines()[-1]
+
+    again = await asyncio.to_thread(
+        run_vellum, "reprocess", "--all", env=s3_environment(s3_settings), timeout=120
+    )
+    assert again.returncode == 1  # the rotten record cannot be read
+    assert "0 new versions, 3 already current, 1 failed" in again.stdout
+    assert "reprocess: 4/4 documents (100%)" in again.stderr.splitlines()[-1]
 
 
 async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:

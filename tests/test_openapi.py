@@ -17,6 +17,7 @@ from service.config import Config
 from service.errors import DocumentNotFound, MalformedId, StorageUnavailable
 from service.web.endpoints import ROUTES
 from service.web.openapi import build
+from service.web.ui.routes import PAGES
 
 REF = "#/components/schemas/{name}"
 
@@ -35,8 +36,11 @@ def registered_routes() -> set[tuple[str, str]]:
     }
 
 
-def test_the_app_registers_the_route_table_and_nothing_else() -> None:
-    assert registered_routes() == {(route.method, route.path) for route in ROUTES}
+def test_the_app_registers_the_route_table_and_the_pages_and_nothing_else() -> None:
+    api = {(route.method, route.path) for route in ROUTES}
+    pages = {(method, path) for method, path, _ in PAGES}
+    assert registered_routes() == api | pages
+    assert not any(path.startswith("/ui") for _, path in api)
 
 
 def test_the_document_has_an_operation_per_route(document) -> None:

@@ -54,11 +54,16 @@ async def verify(
     store: BulkStore,
     *,
     concurrency: int = 8,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     settle_seconds: float = DEFAULT_SETTLE_SECONDS,
 ) -> Report:
+    """`progress`, if given, hears (objects checked, objects listed) after the listing
+    and after each object."""
     records = await _record_keys(store)  # first: see the module's docstring
     originals = await store.list_keys("originals/sha256/")
+    total = len(records) + len(originals)
+    if progress is not None:
+        progress(0, total)
     limit = asyncio.Semaphore(concurrency)
     findings: list[Finding] = []
     referenced: set[str] = set()
@@ -68,7 +73,7 @@ async def verify(
         nonlocal done
         done += 1
         if progress is not None:
-            progress(done)
+            progress(done, total)
 
     async def check_original(key: str) -> None:
         async with limit:

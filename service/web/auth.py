@@ -13,7 +13,9 @@ tokens waiting for scrypt a request gets 503 `overloaded` at once. The key's id 
 the key) is bound for the request's log line and kept on the request for provenance.
 
 Paths no route has, and methods a path lacks, pass through to their 404 and 405; a route
-missing from the table needs `admin`.
+missing from the table needs `admin`. The pages under /ui are not API routes: they take
+a session cookie instead (service.web.ui.guard), whose login checks the key with
+`key_of`, under the same limits.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from service.keys import KeyEntry, Keyring, KeysFile, Scope, parse_token
 from service.web.endpoints import ROUTES
 from service.web.middlewares import problem_response
 from service.web.typedefs import KEY_ID, KEYS_FILE, SCRYPT_SLOT
+from service.web.ui import PREFIX as PAGES_PREFIX
 
 SCOPES: dict[tuple[str, str], Scope | None] = {
     (route.method, route.path): route.scope for route in ROUTES
@@ -41,7 +44,7 @@ SCOPES: dict[tuple[str, str], Scope | None] = {
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     keys = request.app.get(KEYS_FILE)
     resource = request.match_info.route.resource
-    if keys is None or resource is None:
+    if keys is None or resource is None or resource.canonical.startswith(PAGES_PREFIX):
         return await handler(request)
     method = "GET" if request.method == "HEAD" else request.method
     scope = SCOPES.get((method, resource.canonical), "admin")
@@ -68,11 +71,7 @@ async def _authorize(request: web.Request, keys: KeysFile, scope: Scope) -> None
     kind, _, token = header.partition(" ")
     if kind.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be: Bearer <key>", token_given=False)
-    token = token.strip()
-    keyring = keys.keyring()
-    entry = keyring.cached(token)
-    if entry is None:
-        entry = await _verify(request.app[SCRYPT_SLOT], keys, keyring, token)
+    entry = await key_of(request, keys, token.strip())
     if entry is None:
         raise Unauthorized("the API key is malformed, unknown or revoked", token_given=True)
     request[KEY_ID] = entry.id
@@ -81,6 +80,16 @@ async def _authorize(request: web.Request, keys: KeysFile, scope: Scope) -> None
         raise Forbidden(
             f"API key {entry.id} lacks the {scope!r} scope this route needs", required_scope=scope
         )
+
+
+async def key_of(request: web.Request, keys: KeysFile, token: str) -> KeyEntry | None:
+    """The key a token is, or None; TooManyAttempts or Overloaded when it cannot be
+    checked now. Costs a scrypt only the first time a process sees the token."""
+    keyring = keys.keyring()
+    entry = keyring.cached(token)
+    if entry is None:
+        entry = await _verify(request.app[SCRYPT_SLOT], keys, keyring, token)
+    return entry
 
 
 async def _verify(

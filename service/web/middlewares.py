@@ -145,7 +145,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        error = _from_aiohttp(exc)
+        error = from_aiohttp(exc)
     except Exception:
         log.exception("unhandled_error")
         error = VellumError("an unexpected error occurred; the request id identifies it")
@@ -154,7 +154,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     return problem_response(request, error)
 
 
-def _from_aiohttp(exc: web.HTTPException) -> VellumError:
+def from_aiohttp(exc: web.HTTPException) -> VellumError:
+    """aiohttp's own HTTP errors (no route, no such method, too large) as Vellum's."""
     if isinstance(exc, web.HTTPMethodNotAllowed):
         return MethodNotAllowed(
             f"{exc.method} is not allowed here",
@@ -171,16 +172,22 @@ def _from_aiohttp(exc: web.HTTPException) -> VellumError:
 
 def problem_response(request: web.Request, error: VellumError) -> web.Response:
     body = {**error.problem(), "instance": request.path, "request_id": request.get(REQUEST_ID)}
-    response = web.Response(
+    return web.Response(
         status=error.status,
         body=_problem_encoder.encode(body),
         content_type=PROBLEM_JSON,
+        headers=problem_headers(error),
     )
+
+
+def problem_headers(error: VellumError) -> dict[str, str]:
+    """The headers an error's answer carries, whatever its body (problem+json or a page)."""
+    headers = {}
     if error.status == 503:  # the error's own wait (S3 SlowDown asks for more), or 1 s
         wait = error.extensions.get("retry_after_seconds", RETRY_AFTER_SECONDS)
-        response.headers["Retry-After"] = str(wait)
+        headers["Retry-After"] = str(wait)
     if isinstance(error, TooManyAttempts):
-        response.headers["Retry-After"] = str(error.extensions["retry_after_seconds"])
+        headers["Retry-After"] = str(error.extensions["retry_after_seconds"])
     if isinstance(error, MethodNotAllowed):
-        response.headers["Allow"] = ", ".join(error.extensions["allowed"])
-    return response
+        headers["Allow"] = ", ".join(error.extensions["allowed"])
+    return headers

@@ -25,7 +25,8 @@ from aiohttp import web
 
 from service.errors import BadParameter
 from service.finding import keys, params
-from service.finding.lookups import Finder, encode_cursor
+from service.finding.cursors import encode_cursor
+from service.finding.lookups import Finder
 from service.finding.model import Captures, Change
 from service.timestamps import utc_now
 from service.web.typedefs import KEY_ID, SERVICES

@@ -66,6 +66,15 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # A lease owner holds a job for this long past each checkpoint; a job whose owner
     # died is taken over by another once it expires.
     import_lease_seconds: float = 60.0
+    # HTTP import bodies (service.web.imports): at most this many arrive at once per
+    # server process (beyond: 503 overloaded); each must bring at least this many bytes
+    # per second over every window of this many seconds after the first (beyond: 408,
+    # connection closed), and end within the longest upload. A multipart upload under
+    # imports/ open for longer than that is abandoned: the stale-upload sweep aborts it.
+    max_import_uploads: int = 4
+    import_min_bytes_per_second: int = 10 * 1024
+    import_rate_window_seconds: float = 60.0
+    import_upload_max_seconds: float = 24 * 3600.0
     # On SIGTERM: seconds /readyz answers 503 while still serving (lets a load balancer
     # stop routing), then seconds in-flight requests get to finish.
     drain_seconds: float = 0.0
@@ -100,6 +109,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
                 problems.append(f"VELLUM_{name.upper()} must be at least {least}")
         if self.analysis_timeout_seconds <= 0:
             problems.append("VELLUM_ANALYSIS_TIMEOUT_SECONDS must be more than 0")
+        for name in ("import_rate_window_seconds", "import_upload_max_seconds"):
+            if getattr(self, name) <= 0:
+                problems.append(f"VELLUM_{name.upper()} must be more than 0")
         if self.header_timeout_seconds <= 0:
             problems.append("VELLUM_HEADER_TIMEOUT_SECONDS must be more than 0")
         if self.log_format not in {"auto", "json", "console"}:
@@ -123,6 +135,8 @@ _AT_LEAST = {
     "workers": 1,
     "analysis_processes": 0,
     "import_concurrency": 1,
+    "max_import_uploads": 1,
+    "import_min_bytes_per_second": 0,
 }
 
 

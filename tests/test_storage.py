@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -128,6 +129,63 @@ async def test_upload_over_its_limit_leaves_nothing(store) -> None:
             "big/too-large", chunks_of(b"x" * 5000, 1000), content_type="text/plain", limit=4999
         )
     assert await store.list_keys("big/") == []
+    assert await store.open_uploads("big/") == []
+
+
+async def failing_chunks():  # type: ignore[no-untyped-def]
+    yield b"the first part, "
+    raise ConnectionResetError("the client went away")
+
+
+async def test_an_upload_whose_chunks_fail_or_that_is_cancelled_leaves_no_open_upload(
+    store,
+) -> None:
+    with pytest.raises(ConnectionResetError):
+        await store.upload("up/failed", failing_chunks(), content_type="text/plain", limit=100)
+    release = asyncio.Event()
+    task = asyncio.create_task(
+        store.upload("up/cancelled", held_chunks(release), content_type="text/plain", limit=100)
+    )
+    await wait_for_open_upload(store, "up/")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await store.open_uploads("up/") == []
+    assert await store.list_keys("up/") == []
+
+
+async def held_chunks(release: asyncio.Event):  # type: ignore[no-untyped-def]
+    yield b"the first part, "
+    await release.wait()
+    yield b"and the rest."
+
+
+async def wait_for_open_upload(store, prefix: str):  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(10):
+        while not (found := await store.open_uploads(prefix)):  # noqa: ASYNC110 (S3 has no event)
+            await asyncio.sleep(0.02)
+    return found
+
+
+async def test_an_open_upload_is_listed_and_can_be_aborted(store) -> None:
+    """A multipart upload left open (its process died mid-body) can be found and aborted:
+    the stale-upload sweep's two calls."""
+    began = time.time()
+    release = asyncio.Event()
+    task = asyncio.create_task(
+        store.upload("up/held", held_chunks(release), content_type="text/plain", limit=100)
+    )
+    (found,) = await wait_for_open_upload(store, "up/")
+    assert found.key == "up/held"
+    assert began - 2 <= found.initiated <= time.time() + 2  # S3 keeps whole seconds
+    assert await store.open_uploads("other/") == []
+    await store.abort_upload(found.key, found.upload_id)
+    await store.abort_upload(found.key, found.upload_id)  # gone already: no error
+    assert await store.open_uploads("up/") == []
+    release.set()
+    with pytest.raises(StorageError):  # its parts are gone: it cannot complete
+        await task
+    assert await store.list_keys("up/") == []
 
 
 async def test_a_digest_kept_with_an_object_is_checked_on_every_get(store) -> None:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from service.errors import ObjectNotFound, StorageUnavailable, VellumError
 from service.metrics import Metrics
-from service.storage.port import BulkStore, ObjectInfo, Upload
+from service.storage.port import BulkStore, ObjectInfo, OpenUpload, Upload
 
 T = TypeVar("T")
 
@@ -104,3 +104,9 @@ class MeteredStore:
 
     async def list_prefixes(self, prefix: str) -> list[str]:
         return await self._measure("list_prefixes", self.inner.list_prefixes(prefix))
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        return await self._measure("open_uploads", self.inner.open_uploads(prefix))
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        await self._measure("abort_upload", self.inner.abort_upload(key, upload_id))

@@ -66,6 +66,14 @@ class Upload(msgspec.Struct, frozen=True):
     sha256: bytes
 
 
+class OpenUpload(msgspec.Struct, frozen=True):
+    """A multipart upload begun and neither completed nor aborted (ListMultipartUploads)."""
+
+    key: str
+    upload_id: str
+    initiated: float  # Unix time
+
+
 class BulkStore(ObjectStore, Protocol):
     """What bulk jobs need beyond the `ObjectStore`: inputs too large to hold in memory."""
 
@@ -85,3 +93,10 @@ class BulkStore(ObjectStore, Protocol):
 
     async def list_prefixes(self, prefix: str) -> list[str]:
         """The immediate "folders" under `prefix` (keys up to the next `/`), sorted."""
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        """The multipart uploads under `prefix` still open (begun, not yet completed or
+        aborted): an upload whose process died keeps its parts until it is aborted."""
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort an open multipart upload and drop its parts (no error if it is gone)."""

@@ -36,7 +36,7 @@ from service.errors import (
     StorageUnavailable,
     UnsafeStorage,
 )
-from service.storage.port import ObjectInfo, Upload, key_prefix
+from service.storage.port import ObjectInfo, OpenUpload, Upload, key_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -353,16 +353,56 @@ class S3ObjectStore:
                 )
             )
         except BaseException:
+            # Whatever failed (the client, a limit, S3, a cancellation), the parts go; if
+            # S3 cannot take the abort now, the stale-upload sweep aborts it later.
             with contextlib.suppress(StorageError):  # the first error is the one to report
-                await asyncio.shield(
-                    self._run(
-                        lambda: self._client.abort_multipart_upload(
-                            Bucket=self.bucket, Key=full_key, UploadId=upload_id
-                        )
-                    )
-                )
+                await asyncio.shield(self.abort_upload(key, upload_id))
             raise
         return Upload(size=size, sha256=digest.digest())
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        full_prefix = self.prefix + prefix
+        strip = len(self.prefix)
+
+        def open_uploads() -> list[OpenUpload]:
+            found: list[OpenUpload] = []
+            markers: dict[str, str] = {}
+            while True:
+                page = self._client.list_multipart_uploads(
+                    Bucket=self.bucket,
+                    Prefix=full_prefix,
+                    **markers,  # type: ignore[arg-type]
+                )
+                found += [
+                    OpenUpload(
+                        key=item["Key"][strip:],
+                        upload_id=item["UploadId"],
+                        initiated=item["Initiated"].timestamp(),
+                    )
+                    for item in page.get("Uploads", [])
+                ]
+                if not page.get("IsTruncated"):
+                    return found
+                markers = {
+                    "KeyMarker": page["NextKeyMarker"],
+                    "UploadIdMarker": page["NextUploadIdMarker"],
+                }
+
+        return await self._run(open_uploads)
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        full_key = self.prefix + key
+
+        def abort() -> None:
+            try:
+                self._client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=full_key, UploadId=upload_id
+                )
+            except botocore.exceptions.ClientError as exc:
+                if _status(exc) != 404:  # NoSuchUpload: aborted or completed already
+                    raise
+
+        await self._run(abort)
 
     async def check(self) -> None:
         await self._run(lambda: self._client.head_bucket(Bucket=self.bucket))

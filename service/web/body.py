@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from service.errors import PayloadTooLarge, RequestTimeout
+from service.web.pace import RateFloor
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -40,18 +41,50 @@ async def read_body(request: web.Request, limit: int, *, seconds: float) -> byte
     return b"".join(chunks)
 
 
-async def stream_body(request: web.Request, *, idle_seconds: float) -> AsyncIterator[bytes]:
-    """The body in chunks, for inputs too large to hold; 408 when no byte arrives for
-    `idle_seconds` (a large upload may take long, but must keep moving)."""
+async def stream_body(
+    request: web.Request, *, idle_seconds: float, floor: RateFloor, max_seconds: float
+) -> AsyncIterator[bytes]:
+    """The body in chunks, for inputs too large to hold. 408 when no byte arrives for
+    `idle_seconds`, when the body falls below its rate `floor`, or when it has not
+    ended within `max_seconds`: a large upload may take long, but must keep moving."""
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + max_seconds
     chunks = request.content.iter_chunked(1 << 20)
     while True:
+        idle_ends = loop.time() + idle_seconds
+        too_slow = floor.deadline()
         try:
-            async with asyncio.timeout(idle_seconds):
+            async with asyncio.timeout_at(min(idle_ends, too_slow, ends)):
                 chunk = await anext(chunks, None)
         except TimeoutError:
-            raise RequestTimeout(
-                f"no data arrived for {idle_seconds:g} seconds", limit_seconds=idle_seconds
-            ) from None
+            raise _cut_off(idle_ends, too_slow, ends, floor, idle_seconds, max_seconds) from None
         if chunk is None:
             return
+        floor.received(len(chunk), now=loop.time())
         yield chunk
+
+
+def _cut_off(
+    idle_ends: float,
+    too_slow: float,
+    ends: float,
+    floor: RateFloor,
+    idle_seconds: float,
+    max_seconds: float,
+) -> RequestTimeout:
+    """The 408 of whichever limit came first."""
+    first = min(idle_ends, too_slow, ends)
+    if first == ends:
+        return RequestTimeout(
+            f"the body did not arrive within {max_seconds:g} seconds", limit_seconds=max_seconds
+        )
+    if first == too_slow:
+        return RequestTimeout(
+            f"the body arrived at less than {floor.bytes_per_second:g} bytes per second "
+            f"over {floor.window_seconds:g} seconds",
+            limit_bytes_per_second=floor.bytes_per_second,
+            window_seconds=floor.window_seconds,
+        )
+    return RequestTimeout(
+        f"no data arrived for {idle_seconds:g} seconds", limit_seconds=idle_seconds
+    )

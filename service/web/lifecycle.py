@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from service.errors import Overloaded
 
 
 @dataclass
@@ -13,6 +17,7 @@ class Lifecycle:
 
     draining: bool = False
     in_flight: int = 0
+    import_uploads: int = 0  # HTTP import bodies arriving
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -30,3 +35,17 @@ class Lifecycle:
     async def wait_idle(self) -> None:
         """Return once no request is in flight."""
         await self._idle.wait()
+
+    @contextlib.contextmanager
+    def import_upload(self, limit: int) -> Iterator[None]:
+        """Hold one of `limit` slots for an import body while it arrives; 503 overloaded
+        (with Retry-After) when all are taken, before a byte is read."""
+        if self.import_uploads >= limit:
+            raise Overloaded(
+                f"{limit} imports are uploading already; retry later", limit_uploads=limit
+            )
+        self.import_uploads += 1
+        try:
+            yield
+        finally:
+            self.import_uploads -= 1

@@ -27,6 +27,7 @@ from service.errors import (
     Overloaded,
     PayloadTooLarge,
     RequestError,
+    RequestTimeout,
     TooManyAttempts,
     VellumError,
 )
@@ -176,6 +177,8 @@ def problem_response(request: web.Request, error: VellumError) -> web.Response:
         body=_problem_encoder.encode(body),
         content_type=PROBLEM_JSON,
     )
+    if isinstance(error, RequestTimeout):
+        response.force_close()  # the rest of a body too slow to wait for is not read
     if error.status == 503:  # the error's own wait (S3 SlowDown asks for more), or 1 s
         wait = error.extensions.get("retry_after_seconds", RETRY_AFTER_SECONDS)
         response.headers["Retry-After"] = str(wait)

@@ -53,6 +53,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # Load shedding: requests served at once (beyond: 503 with Retry-After), and the
     # longest a request body may take to arrive (beyond: 408).
     max_in_flight: int = 256
+    # Bytes of document bodies held at once by this server process, from their first
+    # byte to their answer (beyond: 503 overloaded): memory by bytes, not by requests.
+    max_body_bytes_in_flight: int = 128 * MIB
     body_timeout_seconds: float = 60.0
     # The longest a request's line and headers may take to arrive (beyond: the
     # connection is closed), so a client trickling header bytes cannot hold it open.
@@ -109,6 +112,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
                 problems.append(f"VELLUM_{name.upper()} must be at least {least}")
         if self.analysis_timeout_seconds <= 0:
             problems.append("VELLUM_ANALYSIS_TIMEOUT_SECONDS must be more than 0")
+        if self.max_body_bytes_in_flight < self.max_body_bytes:
+            problems.append(
+                "VELLUM_MAX_BODY_BYTES_IN_FLIGHT must be at least VELLUM_MAX_BODY_BYTES"
+            )
         for name in ("import_rate_window_seconds", "import_upload_max_seconds"):
             if getattr(self, name) <= 0:
                 problems.append(f"VELLUM_{name.upper()} must be more than 0")

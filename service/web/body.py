@@ -9,22 +9,27 @@ from aiohttp import web
 
 from service.errors import PayloadTooLarge, RequestTimeout
 from service.web.pace import RateFloor
+from service.web.typedefs import BODY_BYTES, LIFECYCLE
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the body is larger than the limit of {limit} bytes", limit_bytes=limit)
 
 
-async def read_body(request: web.Request, limit: int, *, seconds: float) -> bytes:
+async def read_body(request: web.Request, limit: int, *, seconds: float, budget: int) -> bytes:
     """The whole body if it is at most `limit` bytes, else PayloadTooLarge.
 
     A declared Content-Length over the limit is refused before reading anything; a
     chunked body is read until it passes the limit and no further. A body that takes
     longer than `seconds` to arrive is refused (408): a slow client cannot hold
-    a request open for ever.
+    a request open for ever. The body's bytes count against the server's `budget` of
+    body bytes in flight until the request ends (503 overloaded beyond it): a declared
+    length at once, a chunked body as it arrives.
     """
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)
+    if request.content_length is not None:
+        _hold(request, request.content_length, budget)
     chunks = []
     size = 0
     try:
@@ -33,12 +38,21 @@ async def read_body(request: web.Request, limit: int, *, seconds: float) -> byte
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(limit)
+                if request.content_length is None:
+                    _hold(request, len(chunk), budget)
                 chunks.append(chunk)
     except TimeoutError:
         raise RequestTimeout(
             f"the body did not arrive within {seconds:g} seconds", limit_seconds=seconds
         ) from None
     return b"".join(chunks)
+
+
+def _hold(request: web.Request, size: int, budget: int) -> None:
+    """Count `size` body bytes as held by `request` (given back by the request_context
+    middleware when it ends)."""
+    request.app[LIFECYCLE].charge_body(size, budget)
+    request[BODY_BYTES] = request.get(BODY_BYTES, 0) + size
 
 
 async def stream_body(

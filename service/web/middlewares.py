@@ -32,7 +32,7 @@ from service.errors import (
     VellumError,
 )
 from service.media import PROBLEM_JSON
-from service.web.typedefs import CONFIG, DOCUMENT_ID, LIFECYCLE, METRICS, REQUEST_ID
+from service.web.typedefs import BODY_BYTES, CONFIG, DOCUMENT_ID, LIFECYCLE, METRICS, REQUEST_ID
 
 log = structlog.get_logger("vellum.http")
 
@@ -64,6 +64,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         log.warning("request_aborted", **_request_fields(request, started))
         raise
     finally:
+        lifecycle.release_body(request.get(BODY_BYTES, 0))
         lifecycle.request_finished()
         metrics.in_flight.dec()
         metrics.request_answered(

@@ -89,6 +89,20 @@ async def test_replace_only_while_the_etag_is_the_one_given(store) -> None:
     assert await store.get("r/1") == b"repaired"
 
 
+async def test_a_range_read_pinned_to_an_etag_fails_once_the_object_was_replaced(
+    store,
+) -> None:
+    await store.put_if_absent("p/1", b"before", sha256=sha(b"before"), content_type="text/plain")
+    etag = (await store.head("p/1")).etag
+    assert await store.get_range("p/1", 0, 3, if_match=etag) == b"bef"
+    assert await store.replace(
+        "p/1", b"after!", sha256=sha(b"after!"), content_type="text/plain", if_match=etag
+    )
+    with pytest.raises(IntegrityError, match="replaced"):
+        await store.get_range("p/1", 0, 3, if_match=etag)
+    assert await store.get_range("p/1", 0, 3) == b"aft"
+
+
 async def test_missing_key_is_object_not_found(store) -> None:
     with pytest.raises(ObjectNotFound):
         await store.get("nothing/here")

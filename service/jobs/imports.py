@@ -17,9 +17,9 @@ made twice. Storage being away (`StorageUnavailable`) is not a bad line: it stop
 chunk, and the job is retried from its last checkpoint. Any other failure of a line (its
 analysis timed out or failed, a stored object failed its digest, a bug) makes that line
 a failed line with its problem, and the job goes on. A job that cannot go on (its input
-or manifest unreadable, an unexpected error outside a line) ends `failed` with the
-reason; a job whose first checkpoint was never written (a crash right after its
-manifest) gets it and runs.
+or manifest unreadable, its input not the one it was made for: see `inputs`, an
+unexpected error outside a line) ends `failed` with the reason; a job whose first
+checkpoint was never written (a crash right after its manifest) gets it and runs.
 """
 
 from __future__ import annotations
@@ -47,9 +47,10 @@ from service.errors import (
 )
 from service.ingest import Arrival, Ingestor, document_id_of
 from service.jobs import model
+from service.jobs.inputs import input_changed
 from service.jobs.lines import Line, read_lines
 from service.media import APPLICATION_JSON, APPLICATION_NDJSON, TEXT_PLAIN
-from service.storage.port import BulkStore
+from service.storage.port import BulkStore, ObjectInfo
 from service.submission import Submission
 from service.timestamps import now_text
 
@@ -269,25 +270,24 @@ class Runner:
         except ObjectNotFound:
             return await self._finish(job, checkpoint, "failed", "the job's manifest is missing")
         try:
-            size = await self.jobs.store.size(manifest.input_key)
+            found = await self.jobs.store.head(manifest.input_key)
         except ObjectNotFound:
             return await self._finish(
                 job, checkpoint, "failed", f"input {manifest.input_key} is missing"
             )
-        if size != manifest.input_bytes:
-            return await self._finish(
-                job,
-                checkpoint,
-                "failed",
-                f"input {manifest.input_key} is {size} bytes, not the {manifest.input_bytes} "
-                "it had when the job was made: it changed",
-            )
+        if (reason := _not_the_input(manifest, found)) is not None:
+            return await self._finish(job, checkpoint, "failed", reason)
+        # Read from its first byte in this run, the input is hashed on the way (inputs.py).
+        digest = hashlib.sha256() if checkpoint.next_offset == 0 else None
         lines = read_lines(
             self.jobs.store,
             manifest.input_key,
             start=checkpoint.next_offset,
             first_line=checkpoint.next_line,
             limit=self.max_line_bytes,
+            size=found.size,
+            if_match=manifest.input_etag,
+            on_window=None if digest is None else digest.update,
         )
         chunk: list[Line] = []
         try:
@@ -313,6 +313,9 @@ class Runner:
         except asyncio.CancelledError:  # shutting down: let the next owner start at once
             await asyncio.shield(self._release(job, checkpoint))
             raise
+        read = None if digest is None else digest.hexdigest()
+        if (reason := await input_changed(self.jobs.store, manifest, read)) is not None:
+            return await self._finish(job, checkpoint, "failed", reason)
         return await self._finish(job, checkpoint, "succeeded")
 
     async def _release(self, job: str, checkpoint: model.Checkpoint) -> None:
@@ -473,6 +476,22 @@ class Runner:
             "id": record.id,
             "outcome": "created" if outcome.created or mine else "duplicate",
         }
+
+
+def _not_the_input(manifest: model.Manifest, found: ObjectInfo) -> str | None:
+    """Why the object at the input's key is not the job's input (its size or its ETag
+    differ from the manifest's), or None."""
+    if found.size != manifest.input_bytes:
+        return (
+            f"input {manifest.input_key} is {found.size} bytes, not the "
+            f"{manifest.input_bytes} it had when the job was made: it changed"
+        )
+    if manifest.input_etag is not None and found.etag != manifest.input_etag:
+        return (
+            f"input {manifest.input_key} was replaced since the job was made (its ETag is "
+            f"{found.etag}, not {manifest.input_etag}): it changed"
+        )
+    return None
 
 
 def _too_long(line: Line, limit: int) -> RequestError:

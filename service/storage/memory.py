@@ -10,6 +10,7 @@ adapters to one contract):
   and every write makes a new ETag;
 - the SHA-256 is kept with each object and checked on `get` (IntegrityError when the bytes
   no longer match it); ranged reads are not checked, as with S3;
+- a ranged read pinned to an ETag (`if_match`) fails once the object was replaced;
 - listings are in key order, read in pages of `PAGE_KEYS` as S3 hands them out;
 - `upload` stores nothing when it passes its limit or its chunks fail; while it runs it is
   an open upload (`open_uploads`), and one aborted meanwhile (`abort_upload`) fails as
@@ -101,10 +102,14 @@ class MemoryStore:
             raise IntegrityError(f"{key} does not match the SHA-256 stored with it", key=key)
         return stored.data
 
-    async def get_range(self, key: str, start: int, end: int) -> bytes:
+    async def get_range(
+        self, key: str, start: int, end: int, *, if_match: str | None = None
+    ) -> bytes:
         await asyncio.sleep(0)
-        data = self._object(key).data
-        return data[start:end] if end > start else b""
+        stored = self._object(key)
+        if if_match is not None and stored.etag != if_match:
+            raise _replaced(key, start, end)
+        return stored.data[start:end] if end > start else b""
 
     async def size(self, key: str) -> int:
         await asyncio.sleep(0)
@@ -180,3 +185,12 @@ class MemoryStore:
         stand-in for a disk fault)."""
         stored = self._object(key)
         self._objects[key] = msgspec.structs.replace(stored, data=data)
+
+
+def _replaced(key: str, start: int, end: int) -> IntegrityError:
+    """S3's 412 to a range read whose If-Match ETag is no longer the object's."""
+    return IntegrityError(
+        f"{key} was replaced: a range read of bytes {start}-{end - 1} pinned to its ETag "
+        "got HTTP 412",
+        key=key,
+    )

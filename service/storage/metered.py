@@ -96,8 +96,12 @@ class MeteredStore:
             "upload", self.inner.upload(key, chunks, content_type=content_type, limit=limit)
         )
 
-    async def get_range(self, key: str, start: int, end: int) -> bytes:
-        return await self._measure("get_range", self.inner.get_range(key, start, end))
+    async def get_range(
+        self, key: str, start: int, end: int, *, if_match: str | None = None
+    ) -> bytes:
+        return await self._measure(
+            "get_range", self.inner.get_range(key, start, end, if_match=if_match)
+        )
 
     async def size(self, key: str) -> int:
         return await self._measure("size", self.inner.size(key))

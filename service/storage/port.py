@@ -85,8 +85,11 @@ class BulkStore(ObjectStore, Protocol):
         PayloadTooLarge once more than `limit` bytes arrive; nothing is left behind then.
         """
 
-    async def get_range(self, key: str, start: int, end: int) -> bytes:
-        """Bytes [start, end) of an object (fewer at its end)."""
+    async def get_range(
+        self, key: str, start: int, end: int, *, if_match: str | None = None
+    ) -> bytes:
+        """Bytes [start, end) of an object (fewer at its end). With `if_match`, only of
+        the object whose ETag that is: IntegrityError once it was replaced (S3's 412)."""
 
     async def size(self, key: str) -> int:
         """The object's length in bytes; ObjectNotFound if there is none."""

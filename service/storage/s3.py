@@ -253,13 +253,28 @@ class S3ObjectStore:
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
-    async def get_range(self, key: str, start: int, end: int) -> bytes:
+    async def get_range(
+        self, key: str, start: int, end: int, *, if_match: str | None = None
+    ) -> bytes:
         full_key = self.prefix + key
+        pinned = {} if if_match is None else {"IfMatch": if_match}
 
         def get_range() -> bytes:
-            response = self._client.get_object(
-                Bucket=self.bucket, Key=full_key, Range=f"bytes={start}-{end - 1}"
-            )
+            try:
+                response = self._client.get_object(
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    Range=f"bytes={start}-{end - 1}",
+                    **pinned,  # type: ignore[arg-type]
+                )
+            except botocore.exceptions.ClientError as exc:
+                if _status(exc) == 412:  # replaced since its ETag was taken
+                    raise IntegrityError(
+                        f"{key} was replaced: a range read of bytes {start}-{end - 1} "
+                        "pinned to its ETag got HTTP 412",
+                        key=key,
+                    ) from exc
+                raise
             with response["Body"] as body:
                 data = body.read()
             # A server that ignored the range (200, the whole object) or an object that

@@ -80,6 +80,7 @@ async def create_import(request: web.Request) -> web.Response:
         input_bytes=uploaded.size,
         input_sha256=uploaded.sha256.hex(),
         input_lines=lines.count,
+        input_etag=(await jobs.store.head(model.input_key(job))).etag,
         request_id=request[REQUEST_ID],
         submitter=request.get(KEY_ID),
     )

@@ -69,6 +69,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # A lease owner holds a job for this long past each checkpoint; a job whose owner
     # died is taken over by another once it expires.
     import_lease_seconds: float = 60.0
+    # An import chunk starts no new line once it has run this long (it also ends at 500
+    # lines or 16 MiB of them): checkpoints, and so progress, come at least this often.
+    import_chunk_seconds: float = 30.0
     # HTTP import bodies (service.web.imports): at most this many arrive at once per
     # server process (beyond: 503 overloaded); each must bring at least this many bytes
     # per second over every window of this many seconds after the first (beyond: 408,
@@ -116,7 +119,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             problems.append(
                 "VELLUM_MAX_BODY_BYTES_IN_FLIGHT must be at least VELLUM_MAX_BODY_BYTES"
             )
-        for name in ("import_rate_window_seconds", "import_upload_max_seconds"):
+        for name in (
+            "import_rate_window_seconds",
+            "import_upload_max_seconds",
+            "import_chunk_seconds",
+        ):
             if getattr(self, name) <= 0:
                 problems.append(f"VELLUM_{name.upper()} must be more than 0")
         if self.header_timeout_seconds <= 0:

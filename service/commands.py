@@ -186,8 +186,13 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
                 f"{outcome}: {target / document_id}", flush=True
             ),
         )
-    print(f"{len(report.written)} bags written, {len(report.skipped)} already there, in {target}")
-    return 0
+    for failure in report.failed:
+        print(f"failed: {failure.id}: {failure.problem}")
+    print(
+        f"{len(report.written)} bags written, {len(report.skipped)} already there, "
+        f"{len(report.failed)} failed, in {target}"
+    )
+    return 1 if report.failed else 0
 
 
 def _following(bar: ImportProgress) -> Callable[[model.Manifest], Progress]:

@@ -13,6 +13,7 @@ import msgspec
 from service import ids
 from service.analysis import Analyzer
 from service.archive import Archive
+from service.errors import StorageError
 from service.ingest import Arrival, Ingestor
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
@@ -90,6 +91,36 @@ async def test_a_document_stored_while_verify_runs_is_no_finding() -> None:
         report = await verify(store)
     assert store.arrival is None, "the document arrived while verify ran"
     assert report.findings == []
+
+
+class RefusingOne(MemoryStore):
+    """An archive where one object cannot be read (an access policy refuses it)."""
+
+    refused: str | None = None
+
+    async def get(self, key: str) -> bytes:
+        if key == self.refused:
+            raise StorageError(f"S3 GetObject failed: AccessDenied (HTTP 403) for {key}")
+        return await super().get(key)
+
+
+async def test_verify_reports_an_unreadable_object_and_goes_on() -> None:
+    """One object that could not be read stopped verify with a traceback; now it is an
+    `unreadable` finding and the others are checked."""
+    store = RefusingOne()
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(Archive(store), analyzer)
+        for text in (b"First.", b"Second.", b"Third."):
+            submission = from_text_body(text, resolve_charset("utf-8"))
+            await ingestor.ingest(submission, Arrival(channel="http"))
+    records = [key for key in await store.list_keys("records/") if key.endswith(".json")]
+    store.refused = records[1]
+    report = await verify(store, concurrency=2)
+    assert (report.originals, report.records) == (3, 3)
+    unreadable, unreferenced = report.findings  # what the record names is not known
+    assert (unreadable.kind, unreadable.key) == ("unreadable", records[1])
+    assert "AccessDenied" in unreadable.detail
+    assert unreferenced.kind == "unreferenced"
 
 
 async def test_verify_finds_flipped_bits_lost_and_unreferenced_objects(

@@ -6,7 +6,13 @@ Findings, one per object:
   disagree with its key, or whose `fingerprints.sha256` does not match its text;
 - `missing`: an original that a record names but that is not there;
 - `unreferenced`: an original no record names (left by a write that failed between its
-  two steps; harmless, reported so it can be cleaned up).
+  two steps; harmless, reported so it can be cleaned up);
+- `unreadable`: an object listed that could not be read (gone since, access refused):
+  reported, and the check goes on (the original of an unreadable record is then reported
+  unreferenced too: what it names is not known); only storage going away stops it.
+
+At most `concurrency` objects are in hand at once, taken in turn from the listings (no
+task per object).
 
 On a live archive documents are written while verify runs. Records are listed before
 originals: a record is written after its original, so every listed record's original is
@@ -20,17 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 
 import msgspec
 
 from service import ids
-from service.errors import IntegrityError, ObjectNotFound
+from service.errors import IntegrityError, ObjectNotFound, StorageError, StorageUnavailable
 from service.storage.port import BulkStore
 from service.types import Record, record_decoder
 
-Kind = Literal["corrupt", "missing", "unreferenced"]
+Kind = Literal["corrupt", "missing", "unreferenced", "unreadable"]
 
 
 class Finding(msgspec.Struct, frozen=True):
@@ -50,7 +56,6 @@ async def verify(
 ) -> Report:
     records = await _record_keys(store)  # first: see the module's docstring
     originals = await store.list_keys("originals/sha256/")
-    limit = asyncio.Semaphore(concurrency)
     findings: list[Finding] = []
     referenced: set[str] = set()
     done = 0
@@ -62,15 +67,13 @@ async def verify(
             progress(done)
 
     async def check_original(key: str) -> None:
-        async with limit:
-            data = await _read(store, key)
+        data = await _read(store, key)
         if data is None or hashlib.sha256(data).hexdigest() != key.rsplit("/", 1)[1]:
             findings.append(Finding("corrupt", key, "its bytes do not hash to its name"))
         tick()
 
     async def check_record(key: str) -> None:
-        async with limit:
-            data = await _read(store, key)
+        data = await _read(store, key)
         if data is None:  # the store refused to hand out bytes that fail their digest
             findings.append(
                 Finding("corrupt", key, "its bytes do not hash to the SHA-256 stored with it")
@@ -93,24 +96,49 @@ async def verify(
         tick()
 
     async def names_of_new_record(key: str) -> None:
-        async with limit:
-            data = await _read(store, key)
+        data = await _read(store, key)
         referenced.update(_named_original(data) if data is not None else [])
 
+    def or_unreadable(check: Callable[[str], Awaitable[None]]) -> Check:
+        async def guarded(key: str) -> None:
+            try:
+                await check(key)
+            except StorageUnavailable:
+                raise
+            except StorageError as error:
+                findings.append(Finding("unreadable", key, f"{error.slug}: {error.detail}"))
+                tick()
+
+        return guarded
+
     originals_set = set(originals)
-    await asyncio.gather(*(check_original(key) for key in originals))
-    await asyncio.gather(*(check_record(key) for key in records))
+    await _each(originals, or_unreadable(check_original), concurrency)
+    await _each(records, or_unreadable(check_record), concurrency)
     if originals_set - referenced:  # records that arrived meanwhile may name them
         listed = set(records)
         arrived = [key for key in await _record_keys(store) if key not in listed]
-        await asyncio.gather(*(names_of_new_record(key) for key in arrived))
+        await _each(arrived, or_unreadable(names_of_new_record), concurrency)
     findings.extend(
         Finding("unreferenced", key, "no record names this original")
         for key in sorted(originals_set - referenced)
     )
-    order = {"corrupt": 0, "missing": 1, "unreferenced": 2}
+    order = {"corrupt": 0, "missing": 1, "unreadable": 2, "unreferenced": 3}
     findings.sort(key=lambda finding: (order[finding.kind], finding.key))
     return Report(originals=len(originals), records=len(records), findings=findings)
+
+
+Check = Callable[[str], Awaitable[None]]
+
+
+async def _each(keys: Iterable[str], check: Check, concurrency: int) -> None:
+    """`check` every key, `concurrency` at a time, each taker taking the next key."""
+    pending = iter(keys)
+
+    async def taker() -> None:
+        for key in pending:
+            await check(key)
+
+    await asyncio.gather(*(taker() for _ in range(concurrency)))
 
 
 async def _record_keys(store: BulkStore) -> list[str]:

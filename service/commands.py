@@ -153,7 +153,7 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
     if every == bool(ids):
         raise ConfigError("name document ids, or --all (not both)")
     async with open_services(config) as services:
-        chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
+        chosen = document_ids(services.store) if every else [parse_id(i) for i in ids]
         report = await reprocess(
             services.archive, services.analyzer, chosen, concurrency=config.import_concurrency
         )
@@ -174,12 +174,12 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
         raise ConfigError("name document ids, or --all (not both)")
     async with open_services(config, analysis_processes=0) as services:
         archive = services.archive
-        chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
-        for document_id in [] if every else chosen:
+        named = [parse_id(i) for i in ids]
+        for document_id in named:
             await archive.versions(document_id)  # DocumentNotFound before any bag is made
         report = await export_bags(
             archive,
-            chosen,
+            document_ids(services.store) if every else named,
             target,
             concurrency=config.import_concurrency,
             on_bag=lambda document_id, outcome: print(

@@ -178,7 +178,7 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     await archive.put_record(old)
     old_bytes = (await archive.stored_record(old.id, 1)).data
 
-    first = await reprocess(archive, Analyzer(0), await document_ids(store))
+    first = await reprocess(archive, Analyzer(0), document_ids(store))
     assert first.written == [old.id]
     assert await archive.versions(old.id) == [1, 2]
     assert (await archive.stored_record(old.id, 1)).data == old_bytes  # untouched
@@ -237,3 +237,38 @@ async def test_a_rotten_record_is_an_integrity_error_not_wrong_bytes(
     assert problem["type"] == "/problems/integrity-error"
     scrape = await (await client.get("/metrics")).text()
     assert 'vellum_storage_errors_total{kind="integrity-error",operation="get"} 1.0' in scrape
+
+
+class CountingPages(MemoryStore):
+    """An archive that logs when listing pages and records are read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    async def prefix_pages(self, prefix: str):  # type: ignore[no-untyped-def]
+        async for page in super().prefix_pages(prefix):
+            self.events.append("page")
+            yield page
+
+    async def get(self, key: str) -> bytes:
+        if key.startswith("records/"):
+            self.events.append("record")
+        return await super().get(key)
+
+
+async def test_reprocess_all_reads_the_listing_as_it_goes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`reprocess --all` listed every document id before reprocessing any (millions of ids
+    in memory); now it takes them from the listing a page at a time."""
+    monkeypatch.setattr("service.storage.memory.PAGE_KEYS", 2)
+    store = CountingPages()
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(Archive(store), analyzer)
+        for n in range(6):
+            submission = from_text_body(f"Document {n}.".encode(), resolve_charset("utf-8"))
+            await ingestor.ingest(submission, Arrival(channel="http"))
+        store.events.clear()
+        report = await reprocess(Archive(store), analyzer, document_ids(store), concurrency=1)
+    assert len(report.current) == 6
+    assert store.events.count("page") == 3
+    assert store.events.index("record") < len(store.events) - 1 - store.events[::-1].index("page")

@@ -36,7 +36,7 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -47,6 +47,7 @@ from service import __version__
 from service.archive import Archive
 from service.errors import IntegrityError, StorageUnavailable, VellumError
 from service.jobs.reprocess import Failure
+from service.jobs.takers import each
 from service.provenance import prov_document
 from service.types import SCHEMA, Record, record_decoder
 
@@ -69,7 +70,7 @@ class _Bag(msgspec.Struct, frozen=True):
 
 async def export_bags(
     archive: Archive,
-    document_ids: Sequence[str],
+    document_ids: Iterable[str] | AsyncIterable[str],
     target: Path,
     *,
     concurrency: int = 8,
@@ -82,29 +83,27 @@ async def export_bags(
         await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
     except OSError as exc:
         raise VellumError(f"cannot create the export directory {target}: {exc}") from exc
-    limit = asyncio.Semaphore(concurrency)
     done: dict[Outcome, list[str]] = {"written": [], "skipped": []}
 
     failed: list[Failure] = []
 
     async def one(document_id: str) -> None:
-        async with limit:
-            outcome: Outcome = "skipped"
-            try:
-                if not await asyncio.to_thread((target / document_id).exists):
-                    bag = await _collect(archive, document_id)
-                    outcome = await asyncio.to_thread(_write_bag, target, document_id, bag)
-            except StorageUnavailable:
-                raise
-            except VellumError as error:
-                failed.append(Failure(document_id, f"{error.slug}: {error.detail}"))
-                outcome = "failed"
+        outcome: Outcome = "skipped"
+        try:
+            if not await asyncio.to_thread((target / document_id).exists):
+                bag = await _collect(archive, document_id)
+                outcome = await asyncio.to_thread(_write_bag, target, document_id, bag)
+        except StorageUnavailable:
+            raise
+        except VellumError as error:
+            failed.append(Failure(document_id, f"{error.slug}: {error.detail}"))
+            outcome = "failed"
         if outcome != "failed":
             done[outcome].append(document_id)
         if on_bag is not None:
             on_bag(document_id, outcome)
 
-    await asyncio.gather(*(one(document_id) for document_id in document_ids))
+    await each(document_ids, one, concurrency)
     return ExportReport(
         written=sorted(done["written"]),
         skipped=sorted(done["skipped"]),

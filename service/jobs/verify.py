@@ -24,15 +24,15 @@ are new, so `unreferenced` means no record named the original when the check end
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import msgspec
 
 from service import ids
 from service.errors import IntegrityError, ObjectNotFound, StorageError, StorageUnavailable
+from service.jobs.takers import each
 from service.storage.port import BulkStore
 from service.types import Record, record_decoder
 
@@ -112,12 +112,12 @@ async def verify(
         return guarded
 
     originals_set = set(originals)
-    await _each(originals, or_unreadable(check_original), concurrency)
-    await _each(records, or_unreadable(check_record), concurrency)
+    await each(originals, or_unreadable(check_original), concurrency)
+    await each(records, or_unreadable(check_record), concurrency)
     if originals_set - referenced:  # records that arrived meanwhile may name them
         listed = set(records)
         arrived = [key for key in await _record_keys(store) if key not in listed]
-        await _each(arrived, or_unreadable(names_of_new_record), concurrency)
+        await each(arrived, or_unreadable(names_of_new_record), concurrency)
     findings.extend(
         Finding("unreferenced", key, "no record names this original")
         for key in sorted(originals_set - referenced)
@@ -128,17 +128,6 @@ async def verify(
 
 
 Check = Callable[[str], Awaitable[None]]
-
-
-async def _each(keys: Iterable[str], check: Check, concurrency: int) -> None:
-    """`check` every key, `concurrency` at a time, each taker taking the next key."""
-    pending = iter(keys)
-
-    async def taker() -> None:
-        for key in pending:
-            await check(key)
-
-    await asyncio.gather(*(taker() for _ in range(concurrency)))
 
 
 async def _record_keys(store: BulkStore) -> list[str]:

@@ -28,7 +28,7 @@ import bisect
 import hashlib
 import itertools
 import time
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 
 import msgspec
 
@@ -140,6 +140,11 @@ class MemoryStore:
             if "/" in key[len(prefix) :]
         }
         return sorted(found)
+
+    async def prefix_pages(self, prefix: str) -> AsyncIterator[list[str]]:
+        found = await self.list_prefixes(prefix)
+        for start in range(0, len(found), PAGE_KEYS):
+            yield found[start : start + PAGE_KEYS]
 
     async def upload(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int

@@ -14,7 +14,7 @@ moment after a restart).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, Awaitable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from typing import TypeVar
 
 from service.errors import ObjectNotFound, StorageUnavailable, VellumError
@@ -108,6 +108,11 @@ class MeteredStore:
 
     async def list_prefixes(self, prefix: str) -> list[str]:
         return await self._measure("list_prefixes", self.inner.list_prefixes(prefix))
+
+    async def prefix_pages(self, prefix: str) -> AsyncIterator[list[str]]:
+        pages = self.inner.prefix_pages(prefix)
+        while (page := await self._measure("prefix_pages", anext(pages, None))) is not None:
+            yield page
 
     async def open_uploads(self, prefix: str) -> list[OpenUpload]:
         return await self._measure("open_uploads", self.inner.open_uploads(prefix))

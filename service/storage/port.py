@@ -13,7 +13,7 @@ reached or answers with a server error, `StorageError` for anything else.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol
 
 import msgspec
@@ -96,6 +96,10 @@ class BulkStore(ObjectStore, Protocol):
 
     async def list_prefixes(self, prefix: str) -> list[str]:
         """The immediate "folders" under `prefix` (keys up to the next `/`), sorted."""
+
+    def prefix_pages(self, prefix: str) -> AsyncIterator[list[str]]:
+        """The same "folders" a listing page at a time, each page read when the last
+        was used up: for runs over every document, which must not hold every id."""
 
     async def open_uploads(self, prefix: str) -> list[OpenUpload]:
         """The multipart uploads under `prefix` still open (begun, not yet completed or

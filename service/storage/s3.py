@@ -17,7 +17,7 @@ import base64
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterable, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -313,6 +313,16 @@ class S3ObjectStore:
             ]
 
         return await self._run(list_prefixes)
+
+    async def prefix_pages(self, prefix: str) -> AsyncIterator[list[str]]:
+        full_prefix = self.prefix + prefix
+        strip = len(self.prefix)
+        pages = self._list_pages(Prefix=full_prefix, Delimiter="/")
+        while True:
+            page = await self._run(lambda: next(pages, None))
+            if page is None:
+                return
+            yield [item["Prefix"][strip:] for item in page.get("CommonPrefixes", [])]
 
     async def upload(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int

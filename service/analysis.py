@@ -52,6 +52,9 @@ log = structlog.get_logger("vellum")
 # thread hop about 0.1 ms; a hostile text of 1 KiB stays in milliseconds).
 INLINE_ANALYSIS_CHARS = 1024
 DEFAULT_TIMEOUT_SECONDS = 5.0
+# On close, children still analysing get this long before SIGKILL. By then the requests
+# waiting for them have had the server's shutdown timeout: nobody waits for the answer.
+CLOSE_GRACE_SECONDS = 5.0
 MIB = 1024 * 1024
 WARM_UP_TEXT = "Warming up: this sentence loads the language model in every analysis process."
 
@@ -100,7 +103,7 @@ class Analyzer:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        self.close()
+        await self.close()
 
     async def start(self) -> None:
         if self.processes == 0:
@@ -121,10 +124,24 @@ class Analyzer:
                 )
             )
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    async def close(self) -> None:
+        """Stop the children: those still analysing get `CLOSE_GRACE_SECONDS` to finish,
+        then SIGKILL, so a stuck analysis never holds up a shutdown (a blocking
+        `shutdown(wait=True)` waited for it for ever, the event loop stopped meanwhile)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        children = list(pool._processes.values())  # concurrent.futures keeps them
+        pool.shutdown(wait=False, cancel_futures=True)
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + CLOSE_GRACE_SECONDS
+        for child in children:
+            await asyncio.to_thread(child.join, max(0.0, ends - loop.time()))
+        for child in children:
+            if child.is_alive():
+                log.warning("analysis_process_killed", pid=child.pid)
+                child.kill()
+                await asyncio.to_thread(child.join)
 
     def deadline(self, text: str) -> float:
         """Seconds the analysis of `text` may take."""

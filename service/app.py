@@ -3,8 +3,8 @@
 `create_app` registers every route of the table in service.web.endpoints, and the pages
 of service.web.ui.routes, and starts the services with one `cleanup_ctx` generator, so
 their whole life is in one place: opened at start-up (the storage first), closed after
-in-flight requests have finished (the storage last). A second generator runs this
-server's import poller on them.
+in-flight requests have finished (the storage last). Two more run this server's import
+poller and stale-upload sweep on them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from aiohttp import web
 from service.bootstrap import open_services
 from service.config import Config, shared_metrics_dir
 from service.jobs.poller import ImportPoller
+from service.jobs.uploads import sweep_stale_uploads
 from service.keys import KeysFile
 from service.metrics import Metrics
 from service.storage.port import BulkStore
@@ -72,6 +73,7 @@ def create_app(config: Config, *, store: BulkStore | None = None) -> web.Applica
 
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(_import_poller)
+    app.cleanup_ctx.append(_stale_upload_sweep)
     for route in ROUTES:
         if route.method == "GET":
             app.router.add_get(route.path, route.handler)  # HEAD too
@@ -89,6 +91,20 @@ async def _import_poller(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     poller = ImportPoller(services.jobs, services.runner, app[IMPORT_WAKE])
     task = asyncio.create_task(poller.run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _stale_upload_sweep(app: web.Application) -> AsyncIterator[None]:
+    """Abort abandoned import uploads at start-up and then hourly (service.jobs.uploads)."""
+    services = app[SERVICES]
+    task = asyncio.create_task(
+        sweep_stale_uploads(
+            services.store, upload_max_seconds=services.config.import_upload_max_seconds
+        )
+    )
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

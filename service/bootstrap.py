@@ -104,6 +104,7 @@ async def open_services(
                 max_metadata_bytes=config.max_metadata_bytes,
                 concurrency=config.import_concurrency,
                 lease_seconds=config.import_lease_seconds,
+                chunk_seconds=config.import_chunk_seconds,
                 on_chunk=lambda done: metrics.import_chunk(
                     created=done.created, duplicates=done.duplicates, failed=done.failed
                 ),

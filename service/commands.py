@@ -172,13 +172,13 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
     if every == bool(ids):
         raise ConfigError("name document ids, or --all (not both)")
     async with open_services(config) as services:
-        chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
+        named = [parse_id(i) for i in ids]
         with CountProgress("reprocess", "documents") as bar:
-            bar.start(len(chosen))
+            bar.start(None if every else len(named))
             report = await reprocess(
                 services.archive,
                 services.analyzer,
-                chosen,
+                document_ids(services.store) if every else named,
                 concurrency=config.import_concurrency,
                 indexes=services.indexes,
                 progress=bar.advance,
@@ -260,21 +260,30 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
         raise ConfigError("name document ids, or --all (not both)")
     async with open_services(config, analysis_processes=0) as services:
         archive = services.archive
-        chosen = await document_ids(services.store) if every else [parse_id(i) for i in ids]
-        for document_id in [] if every else chosen:
+        named = [parse_id(i) for i in ids]
+        for document_id in named:
             await archive.versions(document_id)  # DocumentNotFound before any bag is made
         with CountProgress("export", "documents") as bar:
-            bar.start(len(chosen))
+            bar.start(None if every else len(named))
 
             def on_bag(document_id: str, outcome: str) -> None:
                 print(f"{outcome}: {target / document_id}", flush=True)
                 bar.advance(bar.done + 1)
 
             report = await export_bags(
-                archive, chosen, target, concurrency=config.import_concurrency, on_bag=on_bag
+                archive,
+                document_ids(services.store) if every else named,
+                target,
+                concurrency=config.import_concurrency,
+                on_bag=on_bag,
             )
-    print(f"{len(report.written)} bags written, {len(report.skipped)} already there, in {target}")
-    return 0
+    for failure in report.failed:
+        print(f"failed: {failure.id}: {failure.problem}")
+    print(
+        f"{len(report.written)} bags written, {len(report.skipped)} already there, "
+        f"{len(report.failed)} failed, in {target}"
+    )
+    return 1 if report.failed else 0
 
 
 def _following(bar: ImportProgress) -> Callable[[model.Manifest], Progress]:

@@ -53,6 +53,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # Load shedding: requests served at once (beyond: 503 with Retry-After), and the
     # longest a request body may take to arrive (beyond: 408).
     max_in_flight: int = 256
+    # Bytes of document bodies held at once by this server process, from their first
+    # byte to their answer (beyond: 503 overloaded): memory by bytes, not by requests.
+    max_body_bytes_in_flight: int = 128 * MIB
     body_timeout_seconds: float = 60.0
     # The longest a request's line and headers may take to arrive (beyond: the
     # connection is closed), so a client trickling header bytes cannot hold it open.
@@ -69,6 +72,18 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     # The change feed serves an entry only once it is older than this; a write must have
     # published its record within it or never (service.finding.entries).
     changes_settle_seconds: float = 5.0
+    # An import chunk starts no new line once it has run this long (it also ends at 500
+    # lines or 16 MiB of them): checkpoints, and so progress, come at least this often.
+    import_chunk_seconds: float = 30.0
+    # HTTP import bodies (service.web.imports): at most this many arrive at once per
+    # server process (beyond: 503 overloaded); each must bring at least this many bytes
+    # per second over every window of this many seconds after the first (beyond: 408,
+    # connection closed), and end within the longest upload. A multipart upload under
+    # imports/ open for longer than that is abandoned: the stale-upload sweep aborts it.
+    max_import_uploads: int = 4
+    import_min_bytes_per_second: int = 10 * 1024
+    import_rate_window_seconds: float = 60.0
+    import_upload_max_seconds: float = 24 * 3600.0
     # On SIGTERM: seconds /readyz answers 503 while still serving (lets a load balancer
     # stop routing), then seconds in-flight requests get to finish.
     drain_seconds: float = 0.0
@@ -105,6 +120,17 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             problems.append("VELLUM_ANALYSIS_TIMEOUT_SECONDS must be more than 0")
         if self.changes_settle_seconds <= 0:
             problems.append("VELLUM_CHANGES_SETTLE_SECONDS must be more than 0")
+        if self.max_body_bytes_in_flight < self.max_body_bytes:
+            problems.append(
+                "VELLUM_MAX_BODY_BYTES_IN_FLIGHT must be at least VELLUM_MAX_BODY_BYTES"
+            )
+        for name in (
+            "import_rate_window_seconds",
+            "import_upload_max_seconds",
+            "import_chunk_seconds",
+        ):
+            if getattr(self, name) <= 0:
+                problems.append(f"VELLUM_{name.upper()} must be more than 0")
         if self.header_timeout_seconds <= 0:
             problems.append("VELLUM_HEADER_TIMEOUT_SECONDS must be more than 0")
         if self.log_format not in {"auto", "json", "console"}:
@@ -128,6 +154,8 @@ _AT_LEAST = {
     "workers": 1,
     "analysis_processes": 0,
     "import_concurrency": 1,
+    "max_import_uploads": 1,
+    "import_min_bytes_per_second": 0,
 }
 
 

@@ -130,12 +130,13 @@ class CountProgress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
-        elif self.total is not None and self._printed != self.done:
+        elif self._printed != self.done:
             self._line()  # where it ended (early, on an error; or with nothing to do)
 
-    def start(self, total: int) -> None:
-        """The total is known (or changed): the bar's clock starts at the first call."""
-        if self.total is None:
+    def start(self, total: int | None) -> None:
+        """The total is known (or changed; None: not known, things are counted as they
+        come, as from a paged listing): the bar's clock starts at the first call."""
+        if self.task is None and self._printed_at is None:
             self.started = self.clock()
         self.total = total
         if self.bar is not None:

@@ -137,6 +137,48 @@ def _alive(pid: int) -> bool:
     return True
 
 
+CLOSING_WITH_A_STUCK_ANALYSIS = """
+import asyncio, sys
+import service.analysis
+from tests.slow_analysis import SLOW_MARK, packed_slow_on_mark
+service.analysis._analyze_packed = packed_slow_on_mark
+
+async def main():
+    analyzer = service.analysis.Analyzer(1, timeout_seconds=600)  # no deadline will help
+    await analyzer.start()
+    print(*analyzer._pool._processes, flush=True)
+    stuck = asyncio.ensure_future(analyzer.analyze("Stuck. " + SLOW_MARK, None))
+    await asyncio.sleep(0.5)
+    stuck.cancel()  # the request gave up (the server's shutdown timeout passed)
+    await analyzer.__aexit__(None, None, None)
+    print("closed", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_closing_the_analyser_kills_a_stuck_analysis_after_its_grace() -> None:
+    """Closing waited for a running analysis (`shutdown(wait=True)`, the event loop
+    stopped meanwhile): SIGTERM while one was stuck never finished. Now the child gets
+    CLOSE_GRACE_SECONDS (5) and is killed; the test's bound (60 s) is only a hang guard
+    below the stuck analysis's 120 s."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLOSING_WITH_A_STUCK_ANALYSIS],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        out, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    children = [int(pid) for pid in out.splitlines()[0].split()]
+    assert process.returncode == 0, out
+    assert out.splitlines()[-1] == "closed"
+    assert not [pid for pid in children if _alive(pid)]
+
+
 # A text the children's analysis (tests/slow_analysis.py) never finishes.
 SLOW_TEXT = f"An article. {SLOW_MARK}"
 # Long enough to be analysed off the event loop when there are no analysis processes.

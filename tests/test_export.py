@@ -128,15 +128,23 @@ async def test_export_refuses_unknown_ids_and_bad_arguments(
     assert "document ids are" in malformed.stderr
 
 
-async def test_export_stops_at_a_corrupt_original_and_leaves_no_bag(
+async def test_export_reports_a_corrupt_original_leaves_no_bag_and_goes_on(
     client, s3_settings: S3Settings, tmp_path: Path
 ) -> None:
-    response = await client.post("/v1/documents", json={"text": "This original will rot."})
-    receipt = await response.json()
-    flip_a_bit(s3_settings, f"originals/sha256/{receipt['original']['sha256']}")
+    """One rotten original stopped the whole export (exit 2, no bag at all); now it is
+    reported and left out, the others are bagged, and the exit status is 1."""
+    ids = []
+    for text in ("The first document.", "This original will rot.", "The third document."):
+        response = await client.post("/v1/documents", json={"text": text})
+        ids.append((await response.json())["id"])
+    rotten = (await (await client.get(f"/v1/documents/{ids[1]}")).json())["original"]["sha256"]
+    flip_a_bit(s3_settings, f"originals/sha256/{rotten}")
     bags = tmp_path / "bags"
     result = await export(s3_settings, "--bagit", str(bags), "--all")
-    assert result.returncode == 2
-    original_key = f"originals/sha256/{receipt['original']['sha256']}"
-    assert f"{original_key} does not match the SHA-256 stored with it" in result.stderr
-    assert list(bags.iterdir()) == []  # neither a bag nor a partial one
+    assert result.returncode == 1, result.stderr
+    original_key = f"originals/sha256/{rotten}"
+    assert f"failed: {ids[1]}: integrity-error: {original_key} does not match" in result.stdout
+    assert "2 bags written, 0 already there, 1 failed" in result.stdout
+    assert sorted(path.name for path in bags.iterdir()) == sorted([ids[0], ids[2]])
+    for good in (ids[0], ids[2]):
+        bagit.Bag(str(bags / good)).validate()

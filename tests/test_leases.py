@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import msgspec
+
 from service.analysis import Analyzer
 from service.archive import Archive
 from service.ingest import Arrival, Ingestor, IngestOutcome
+from service.jobs import model
 from service.jobs.imports import Jobs, Runner
 from service.storage.s3 import S3ObjectStore
 from service.submission import Submission
@@ -88,3 +91,34 @@ async def test_a_job_shorter_than_one_chunk_can_be_cancelled(store: S3ObjectStor
     assert final is not None
     assert (final.state, final.counts.created) == ("cancelled", 0)
     assert not [key for key in await store.list_keys("") if key.startswith("records/")]
+
+
+async def test_a_slow_chunk_ends_by_time_and_checkpoints_on_the_way(store: S3ObjectStore) -> None:
+    """Chunks were sized by lines and bytes only: 6 slow lines were one chunk, so the job
+    showed no progress until all had run. Now a chunk starts no line once it has run
+    `chunk_seconds`: lines of 0.4 s under 1 s make chunks of 3 lines, each checkpointed,
+    the lines not started carried into the next chunk, the counts exact."""
+    job = "8" * 32
+    data = b"".join(json.dumps({"text": f"Slow line {n}."}).encode() + b"\n" for n in range(6))
+    await put_input(store, job, data)
+    jobs = Jobs(store)
+    await jobs.recover(job)
+    async with Analyzer(0) as analyzer:
+        runner = Runner(
+            jobs,
+            SlowIngestor(Archive(store), analyzer, seconds=0.4),
+            owner="me",
+            max_line_bytes=10**6,
+            max_metadata_bytes=10**4,
+            concurrency=1,
+            chunk_seconds=1.0,
+        )
+        final = await runner.run(job)
+    assert final is not None
+    assert (final.state, final.counts.total, final.counts.created) == ("succeeded", 6, 6)
+    assert len(await jobs.chunks(job, "results")) == 2
+    progress = [
+        msgspec.json.decode(await store.get(key), type=model.Checkpoint).next_line
+        for key in await store.list_keys(model.checkpoints_prefix(job))
+    ]
+    assert 4 in progress  # the first three lines were checkpointed before the others ran

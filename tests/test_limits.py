@@ -47,6 +47,36 @@ async def test_requests_beyond_the_in_flight_limit_get_503(make_client, store, c
     assert (await client.post("/v1/documents", data=b"room again", headers=TEXT)).status == 201
 
 
+async def test_body_bytes_beyond_the_servers_budget_get_503(make_client, store, config) -> None:
+    """Requests under the in-flight count could hold any number of bytes between them
+    (256 x 5 MiB) before; now the bytes of bodies held at once are bounded: a declared
+    length that would pass the budget is refused before it is read."""
+    budget = config.max_body_bytes  # at least one largest body must fit
+    client = await make_client(
+        store, msgspec.structs.replace(config, max_body_bytes_in_flight=budget)
+    )
+    release = asyncio.Event()
+    held = asyncio.create_task(
+        client.post("/v1/documents", data=stalled_body(release), headers=TEXT)
+    )
+    lifecycle = client.app[LIFECYCLE]
+    async with asyncio.timeout(10):  # its first part is held, waiting for the rest
+        while lifecycle.body_bytes == 0:  # noqa: ASYNC110 (a count, with no event of its own)
+            await asyncio.sleep(0.01)
+    largest = b"a" * config.max_body_bytes
+    refused = await client.post("/v1/documents", data=largest, headers=TEXT)
+    problem = await refused.json(content_type=None)
+    assert refused.status == 503
+    assert problem["type"] == "/problems/overloaded"
+    assert problem["limit_body_bytes"] == budget
+    assert refused.headers["Retry-After"]
+    release.set()
+    assert (await held).status == 201
+    assert lifecycle.body_bytes == 0  # given back when each request ended
+    assert (await client.post("/v1/documents", data=largest, headers=TEXT)).status == 201
+    assert lifecycle.body_bytes == 0
+
+
 async def test_a_body_that_stops_arriving_gets_408(make_client, store, config) -> None:
     client = await make_client(store, msgspec.structs.replace(config, body_timeout_seconds=0.5))
     never = asyncio.Event()

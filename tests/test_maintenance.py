@@ -13,6 +13,7 @@ import msgspec
 from service import ids
 from service.analysis import Analyzer
 from service.archive import Archive
+from service.errors import StorageError
 from service.ingest import Arrival, Ingestor
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
@@ -92,6 +93,36 @@ async def test_a_document_stored_while_verify_runs_is_no_finding() -> None:
     assert report.findings == []
 
 
+class RefusingOne(MemoryStore):
+    """An archive where one object cannot be read (an access policy refuses it)."""
+
+    refused: str | None = None
+
+    async def get(self, key: str) -> bytes:
+        if key == self.refused:
+            raise StorageError(f"S3 GetObject failed: AccessDenied (HTTP 403) for {key}")
+        return await super().get(key)
+
+
+async def test_verify_reports_an_unreadable_object_and_goes_on() -> None:
+    """One object that could not be read stopped verify with a traceback; now it is an
+    `unreadable` finding and the others are checked."""
+    store = RefusingOne()
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(Archive(store), analyzer)
+        for text in (b"First.", b"Second.", b"Third."):
+            submission = from_text_body(text, resolve_charset("utf-8"))
+            await ingestor.ingest(submission, Arrival(channel="http"))
+    records = [key for key in await store.list_keys("records/") if key.endswith(".json")]
+    store.refused = records[1]
+    report = await verify(store, concurrency=2)
+    assert (report.originals, report.records) == (3, 3)
+    unreadable, unreferenced = report.findings  # what the record names is not known
+    assert (unreadable.kind, unreadable.key) == ("unreadable", records[1])
+    assert "AccessDenied" in unreadable.detail
+    assert unreferenced.kind == "unreferenced"
+
+
 async def test_verify_finds_flipped_bits_lost_and_unreferenced_objects(
     make_client, store, s3_settings
 ) -> None:
@@ -161,7 +192,7 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     await archive.put_record(old)
     old_bytes = (await archive.stored_record(old.id, 1)).data
 
-    first = await reprocess(archive, Analyzer(0), await document_ids(store))
+    first = await reprocess(archive, Analyzer(0), document_ids(store))
     assert first.written == [old.id]
     assert await archive.versions(old.id) == [1, 2]
     assert (await archive.stored_record(old.id, 1)).data == old_bytes  # untouched
@@ -220,3 +251,38 @@ async def test_a_rotten_record_is_an_integrity_error_not_wrong_bytes(
     assert problem["type"] == "/problems/integrity-error"
     scrape = await (await client.get("/metrics")).text()
     assert 'vellum_storage_errors_total{kind="integrity-error",operation="get"} 1.0' in scrape
+
+
+class CountingPages(MemoryStore):
+    """An archive that logs when listing pages and records are read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    async def prefix_pages(self, prefix: str):  # type: ignore[no-untyped-def]
+        async for page in super().prefix_pages(prefix):
+            self.events.append("page")
+            yield page
+
+    async def get(self, key: str) -> bytes:
+        if key.startswith("records/"):
+            self.events.append("record")
+        return await super().get(key)
+
+
+async def test_reprocess_all_reads_the_listing_as_it_goes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`reprocess --all` listed every document id before reprocessing any (millions of ids
+    in memory); now it takes them from the listing a page at a time."""
+    monkeypatch.setattr("service.storage.memory.PAGE_KEYS", 2)
+    store = CountingPages()
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(Archive(store), analyzer)
+        for n in range(6):
+            submission = from_text_body(f"Document {n}.".encode(), resolve_charset("utf-8"))
+            await ingestor.ingest(submission, Arrival(channel="http"))
+        store.events.clear()
+        report = await reprocess(Archive(store), analyzer, document_ids(store), concurrency=1)
+    assert len(report.current) == 6
+    assert store.events.count("page") == 3
+    assert store.events.index("record") < len(store.events) - 1 - store.events[::-1].index("page")

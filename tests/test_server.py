@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -234,6 +235,38 @@ def test_a_second_sigterm_during_shutdown_leaves_no_embedded_server_behind(
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return run_vellum(*args, env=env, timeout=60)
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (one whose parent died is reaped by
+    whoever adopted it, maybe late)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_sigkilled_server_takes_its_embedded_server_with_it(tmp_path: Path) -> None:
+    """A SIGKILL of Vellum left `weed` running (until the next start on that data dir):
+    now the kernel sends it SIGTERM when Vellum dies (PR_SET_PDEATHSIG)."""
+    env = {"VELLUM_DATA_DIR": str(tmp_path / "vellum-data")}
+    with running_server(tmp_path, env) as server:
+        (weed_pid,) = [
+            event["pid"]
+            for event in log_events(server.output())
+            if event["event"] == "embedded_s3_started"
+        ]
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.wait()
+        try:
+            deadline = time.monotonic() + 30  # weed stops in 2-5 s on SIGTERM
+            while alive(weed_pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not alive(weed_pid), "the embedded S3 server outlived a SIGKILLed Vellum"
+        finally:
+            if alive(weed_pid):
+                os.kill(weed_pid, signal.SIGKILL)
 
 
 def test_public_bind_without_keys_is_refused() -> None:

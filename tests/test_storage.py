@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -88,6 +89,20 @@ async def test_replace_only_while_the_etag_is_the_one_given(store) -> None:
     assert await store.get("r/1") == b"repaired"
 
 
+async def test_a_range_read_pinned_to_an_etag_fails_once_the_object_was_replaced(
+    store,
+) -> None:
+    await store.put_if_absent("p/1", b"before", sha256=sha(b"before"), content_type="text/plain")
+    etag = (await store.head("p/1")).etag
+    assert await store.get_range("p/1", 0, 3, if_match=etag) == b"bef"
+    assert await store.replace(
+        "p/1", b"after!", sha256=sha(b"after!"), content_type="text/plain", if_match=etag
+    )
+    with pytest.raises(IntegrityError, match="replaced"):
+        await store.get_range("p/1", 0, 3, if_match=etag)
+    assert await store.get_range("p/1", 0, 3) == b"aft"
+
+
 async def test_missing_key_is_object_not_found(store) -> None:
     with pytest.raises(ObjectNotFound):
         await store.get("nothing/here")
@@ -128,6 +143,63 @@ async def test_upload_over_its_limit_leaves_nothing(store) -> None:
             "big/too-large", chunks_of(b"x" * 5000, 1000), content_type="text/plain", limit=4999
         )
     assert await store.list_keys("big/") == []
+    assert await store.open_uploads("big/") == []
+
+
+async def failing_chunks():  # type: ignore[no-untyped-def]
+    yield b"the first part, "
+    raise ConnectionResetError("the client went away")
+
+
+async def test_an_upload_whose_chunks_fail_or_that_is_cancelled_leaves_no_open_upload(
+    store,
+) -> None:
+    with pytest.raises(ConnectionResetError):
+        await store.upload("up/failed", failing_chunks(), content_type="text/plain", limit=100)
+    release = asyncio.Event()
+    task = asyncio.create_task(
+        store.upload("up/cancelled", held_chunks(release), content_type="text/plain", limit=100)
+    )
+    await wait_for_open_upload(store, "up/")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await store.open_uploads("up/") == []
+    assert await store.list_keys("up/") == []
+
+
+async def held_chunks(release: asyncio.Event):  # type: ignore[no-untyped-def]
+    yield b"the first part, "
+    await release.wait()
+    yield b"and the rest."
+
+
+async def wait_for_open_upload(store, prefix: str):  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(10):
+        while not (found := await store.open_uploads(prefix)):  # noqa: ASYNC110 (S3 has no event)
+            await asyncio.sleep(0.02)
+    return found
+
+
+async def test_an_open_upload_is_listed_and_can_be_aborted(store) -> None:
+    """A multipart upload left open (its process died mid-body) can be found and aborted:
+    the stale-upload sweep's two calls."""
+    began = time.time()
+    release = asyncio.Event()
+    task = asyncio.create_task(
+        store.upload("up/held", held_chunks(release), content_type="text/plain", limit=100)
+    )
+    (found,) = await wait_for_open_upload(store, "up/")
+    assert found.key == "up/held"
+    assert began - 2 <= found.initiated <= time.time() + 2  # S3 keeps whole seconds
+    assert await store.open_uploads("other/") == []
+    await store.abort_upload(found.key, found.upload_id)
+    await store.abort_upload(found.key, found.upload_id)  # gone already: no error
+    assert await store.open_uploads("up/") == []
+    release.set()
+    with pytest.raises(StorageError):  # its parts are gone: it cannot complete
+        await task
+    assert await store.list_keys("up/") == []
 
 
 async def test_a_digest_kept_with_an_object_is_checked_on_every_get(store) -> None:
@@ -191,6 +263,21 @@ async def test_listing_follows_continuation_past_a_thousand_keys(store) -> None:
         )
     assert await store.list_keys("many/") == keys
     assert await store.list_prefixes("") == ["many/"]
+
+
+async def test_prefix_pages_give_every_folder_in_order_page_by_page(store) -> None:
+    """What `reprocess --all` and `export --all` walk: 1,005 folders, more than a page."""
+    folders = [f"walk/{n:05d}/" for n in range(1005)]
+    for start in range(0, len(folders), 100):  # below the adapter's bound on waiting calls
+        await asyncio.gather(
+            *(
+                store.put_if_absent(f"{folder}x", b"k", sha256=sha(b"k"), content_type="text/plain")
+                for folder in folders[start : start + 100]
+            )
+        )
+    pages = [page async for page in store.prefix_pages("walk/")]
+    assert len(pages) >= 2
+    assert [folder for page in pages for folder in page] == folders
 
 
 def _client_error(code: str, status: int, headers: dict[str, str] | None = None) -> ClientError:

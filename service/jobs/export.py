@@ -20,7 +20,8 @@ One bag per document, in `DIR/<document id>/`:
 Nothing is written unchecked: the original must hash to the SHA-256 its records name
 (every version must name the same one), and each record to the SHA-256 stored with it,
 holding the id and version its key says. After writing, every payload file is read back
-and hashed again. Any mismatch raises IntegrityError and leaves no bag.
+and hashed again. Any mismatch leaves no bag for that document, which is reported
+(`failed`), and the export goes on with the others.
 
 A bag is built in `DIR/.<id>.partial-<random>/`, fsynced, and renamed to `DIR/<id>` only
 when complete, so `DIR/<id>` is always a whole bag; an interrupted export leaves only a
@@ -35,7 +36,7 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -44,18 +45,21 @@ import msgspec
 
 from service import __version__
 from service.archive import Archive
-from service.errors import IntegrityError, VellumError
+from service.errors import IntegrityError, StorageUnavailable, VellumError
+from service.jobs.reprocess import Failure
+from service.jobs.takers import each
 from service.provenance import prov_document
 from service.types import SCHEMA, Record, record_decoder
 
 PROVENANCE_BASE = "urn:vellum:archive"
 ALGORITHMS = ("sha256", "sha512")
-Outcome = Literal["written", "skipped"]
+Outcome = Literal["written", "skipped", "failed"]
 
 
 class ExportReport(msgspec.Struct, frozen=True):
     written: list[str]  # ids whose bag this export made
     skipped: list[str]  # ids whose bag existed already
+    failed: list[Failure]  # ids that could not be bagged, with why (no bag left for them)
 
 
 class _Bag(msgspec.Struct, frozen=True):
@@ -66,32 +70,45 @@ class _Bag(msgspec.Struct, frozen=True):
 
 async def export_bags(
     archive: Archive,
-    document_ids: Sequence[str],
+    document_ids: Iterable[str] | AsyncIterable[str],
     target: Path,
     *,
     concurrency: int = 8,
     on_bag: Callable[[str, Outcome], None] | None = None,
 ) -> ExportReport:
-    """Write a bag per document under `target`; stop at the first integrity failure."""
+    """Write a bag per document under `target`. A document that cannot be bagged (its
+    bytes fail their digests, a record unreadable or gone) is reported and leaves no
+    bag, and the others go on; only storage going away stops the run."""
     try:
         await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
     except OSError as exc:
         raise VellumError(f"cannot create the export directory {target}: {exc}") from exc
-    limit = asyncio.Semaphore(concurrency)
     done: dict[Outcome, list[str]] = {"written": [], "skipped": []}
 
+    failed: list[Failure] = []
+
     async def one(document_id: str) -> None:
-        async with limit:
-            outcome: Outcome = "skipped"
+        outcome: Outcome = "skipped"
+        try:
             if not await asyncio.to_thread((target / document_id).exists):
                 bag = await _collect(archive, document_id)
                 outcome = await asyncio.to_thread(_write_bag, target, document_id, bag)
-        done[outcome].append(document_id)
+        except StorageUnavailable:
+            raise
+        except VellumError as error:
+            failed.append(Failure(document_id, f"{error.slug}: {error.detail}"))
+            outcome = "failed"
+        if outcome != "failed":
+            done[outcome].append(document_id)
         if on_bag is not None:
             on_bag(document_id, outcome)
 
-    await asyncio.gather(*(one(document_id) for document_id in document_ids))
-    return ExportReport(written=sorted(done["written"]), skipped=sorted(done["skipped"]))
+    await each(document_ids, one, concurrency)
+    return ExportReport(
+        written=sorted(done["written"]),
+        skipped=sorted(done["skipped"]),
+        failed=sorted(failed, key=lambda failure: failure.id),
+    )
 
 
 async def _collect(archive: Archive, document_id: str) -> _Bag:

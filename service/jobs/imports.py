@@ -1,7 +1,8 @@
 """Running import jobs: the same code for the server's import poller and `vellum import`.
 
 A job reads its input in chunks of `CHUNK_LINES` lines or `CHUNK_BYTES` bytes of lines,
-whichever comes first. Each line goes through the same
+whichever comes first, and a chunk starts no new line after `chunk_seconds` (the lines it
+did not start begin the next chunk). Each line goes through the same
 path as a JSON POST (`submission.from_json_document`, then `Ingestor.ingest`), so ids,
 deduplication and records are the same as over HTTP. A bad line becomes an entry of the
 job's errors, `{"line": n, "problem": {...}}`, and never stops the job. After each chunk
@@ -17,9 +18,9 @@ made twice. Storage being away (`StorageUnavailable`) is not a bad line: it stop
 chunk, and the job is retried from its last checkpoint. Any other failure of a line (its
 analysis timed out or failed, a stored object failed its digest, a bug) makes that line
 a failed line with its problem, and the job goes on. A job that cannot go on (its input
-or manifest unreadable, an unexpected error outside a line) ends `failed` with the
-reason; a job whose first checkpoint was never written (a crash right after its
-manifest) gets it and runs.
+or manifest unreadable, its input not the one it was made for: see `inputs`, an
+unexpected error outside a line) ends `failed` with the reason; a job whose first
+checkpoint was never written (a crash right after its manifest) gets it and runs.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ from service.errors import (
 )
 from service.ingest import Arrival, Ingestor, document_id_of
 from service.jobs import model
+from service.jobs.inputs import input_changed
 from service.jobs.lines import Line, read_lines
 from service.media import APPLICATION_JSON, APPLICATION_NDJSON, TEXT_PLAIN
-from service.storage.port import BulkStore
+from service.storage.port import BulkStore, ObjectInfo
 from service.submission import Submission
 from service.timestamps import now_text
 
@@ -59,6 +61,9 @@ CHUNK_LINES = 500
 # A chunk also ends once its lines hold this many bytes: 500 lines of up to 5 MiB each
 # (plus what they decode to) would not fit a 512 MiB pod.
 CHUNK_BYTES = 16 * 1024 * 1024
+# And a chunk starts no new line once it has run this long (VELLUM_IMPORT_CHUNK_SECONDS),
+# so a job with slow lines still checkpoints (and reports progress) at a steady cadence.
+CHUNK_SECONDS = 30.0
 _encoder = msgspec.json.Encoder()
 _manifest_decoder = msgspec.json.Decoder(model.Manifest)
 _checkpoint_decoder = msgspec.json.Decoder(model.Checkpoint)
@@ -199,11 +204,13 @@ class Runner:
         max_metadata_bytes: int,
         concurrency: int = 8,
         lease_seconds: float = 60.0,
+        chunk_seconds: float = CHUNK_SECONDS,
         progress: Progress | None = None,
         on_chunk: Callable[[model.Counts], None] | None = None,
     ) -> None:
         self.on_chunk = on_chunk or (lambda counts: None)
         self.lease_seconds = lease_seconds
+        self.chunk_seconds = chunk_seconds
         self.jobs = jobs
         self.ingestor = ingestor
         self.owner = owner
@@ -269,43 +276,41 @@ class Runner:
         except ObjectNotFound:
             return await self._finish(job, checkpoint, "failed", "the job's manifest is missing")
         try:
-            size = await self.jobs.store.size(manifest.input_key)
+            found = await self.jobs.store.head(manifest.input_key)
         except ObjectNotFound:
             return await self._finish(
                 job, checkpoint, "failed", f"input {manifest.input_key} is missing"
             )
-        if size != manifest.input_bytes:
-            return await self._finish(
-                job,
-                checkpoint,
-                "failed",
-                f"input {manifest.input_key} is {size} bytes, not the {manifest.input_bytes} "
-                "it had when the job was made: it changed",
-            )
+        if (reason := _not_the_input(manifest, found)) is not None:
+            return await self._finish(job, checkpoint, "failed", reason)
+        # Read from its first byte in this run, the input is hashed on the way (inputs.py).
+        digest = hashlib.sha256() if checkpoint.next_offset == 0 else None
         lines = read_lines(
             self.jobs.store,
             manifest.input_key,
             start=checkpoint.next_offset,
             first_line=checkpoint.next_line,
             limit=self.max_line_bytes,
+            size=found.size,
+            if_match=manifest.input_etag,
+            on_window=None if digest is None else digest.update,
         )
-        chunk: list[Line] = []
+        chunk: list[Line] = []  # lines read and not yet done
+        held = 0  # their bytes
         try:
-            held = 0  # bytes of the lines in `chunk`
             async for line in lines:
                 chunk.append(line)
                 held += len(line.data or b"")
-                if len(chunk) == CHUNK_LINES or held >= CHUNK_BYTES:
-                    held = 0
+                if len(chunk) >= CHUNK_LINES or held >= CHUNK_BYTES:
                     if await self.jobs.cancelled(job):
                         return await self._finish(job, checkpoint, "cancelled")
-                    checkpoint = await self._chunk(job, manifest, checkpoint, chunk)
+                    checkpoint, chunk = await self._chunk(job, manifest, checkpoint, chunk)
+                    held = sum(len(left.data or b"") for left in chunk)
                     latest[0] = checkpoint
-                    chunk = []
-            if chunk:
+            while chunk:  # the last lines, in as many chunks as their time asks for
                 if await self.jobs.cancelled(job):  # also a job shorter than one chunk
                     return await self._finish(job, checkpoint, "cancelled")
-                checkpoint = await self._chunk(job, manifest, checkpoint, chunk)
+                checkpoint, chunk = await self._chunk(job, manifest, checkpoint, chunk)
                 latest[0] = checkpoint
         except JobLost:
             log.warning("import_lost", job=job)
@@ -313,6 +318,9 @@ class Runner:
         except asyncio.CancelledError:  # shutting down: let the next owner start at once
             await asyncio.shield(self._release(job, checkpoint))
             raise
+        read = None if digest is None else digest.hexdigest()
+        if (reason := await input_changed(self.jobs.store, manifest, read)) is not None:
+            return await self._finish(job, checkpoint, "failed", reason)
         return await self._finish(job, checkpoint, "succeeded")
 
     async def _release(self, job: str, checkpoint: model.Checkpoint) -> None:
@@ -343,13 +351,14 @@ class Runner:
         manifest: model.Manifest,
         checkpoint: model.Checkpoint,
         chunk: list[Line],
-    ) -> model.Checkpoint:
-        """Ingest one chunk while a heartbeat renews the lease, then checkpoint it."""
+    ) -> tuple[model.Checkpoint, list[Line]]:
+        """Ingest the lines of `chunk` that fit in `chunk_seconds` while a heartbeat renews
+        the lease, then checkpoint them; the lines not taken are returned, for the next."""
         held = [checkpoint]  # the latest checkpoint: the heartbeat's, then the chunk's
         stop = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(job, held, stop))
         try:
-            done = await self._ingest_chunk(job, manifest, chunk)
+            done, taken = await self._ingest_chunk(job, manifest, chunk)
         finally:
             stop.set()  # a renewal in flight completes (its checkpoint must be known)
             await asyncio.shield(heartbeat)
@@ -357,14 +366,14 @@ class Runner:
         checkpoint = await self.jobs.advance(
             job,
             checkpoint,
-            next_line=chunk[-1].number + 1,
-            next_offset=chunk[-1].end,
+            next_line=chunk[taken - 1].number + 1,
+            next_offset=chunk[taken - 1].end,
             counts=checkpoint.counts + done,
             lease_expires=time.time() + self.lease_seconds,
         )
         self.progress(checkpoint)
         self.on_chunk(done)
-        return checkpoint
+        return checkpoint, chunk[taken:]
 
     async def _heartbeat(self, job: str, held: list[model.Checkpoint], stop: asyncio.Event) -> None:
         """Renew the lease every third of its length while a chunk runs, so a chunk
@@ -387,33 +396,52 @@ class Runner:
 
     async def _ingest_chunk(
         self, job: str, manifest: model.Manifest, chunk: list[Line]
-    ) -> model.Counts:
-        mine = [
-            line for line in chunk if manifest.shard is None or manifest.shard.owns(line.number)
-        ]
+    ) -> tuple[model.Counts, int]:
+        """Ingest this job's lines of `chunk` in order, `concurrency` at once, starting
+        none once `chunk_seconds` have passed (but the first); the counts, and how many
+        lines of `chunk` were taken (the rest go to the next chunk)."""
+        started = time.monotonic()
         outcomes: dict[int, dict[str, object]] = {}
-        firsts: dict[str, tuple[Line, Submission]] = {}  # document id -> its first line
-        repeats: list[tuple[Line, str]] = []
-        for line in mine:
-            try:
-                verified = self._verify(line)
-            except RequestError as error:
-                outcomes[line.number] = {"line": line.number, "problem": error.problem()}
-                continue
-            document_id = document_id_of(verified)
-            if document_id in firsts:
-                repeats.append((line, document_id))  # same request as an earlier line
-            else:
-                firsts[document_id] = (line, verified)
-        ingested = await asyncio.gather(
-            *(
-                self._ingest(job, line, verified, manifest.submitter)
-                for line, verified in firsts.values()
-            )
-        )
+        firsts: set[str] = set()  # ids of the documents of the lines taken
+        ingesting: list[asyncio.Task[dict[str, object]]] = []
+        taken = len(chunk)
+        try:
+            for index, line in enumerate(chunk):
+                if manifest.shard is not None and not manifest.shard.owns(line.number):
+                    continue
+                try:
+                    verified = self._verify(line)
+                except RequestError as error:
+                    outcomes[line.number] = {"line": line.number, "problem": error.problem()}
+                    continue
+                document_id = document_id_of(verified)
+                if document_id in firsts:  # the same request as an earlier line
+                    outcomes[line.number] = {
+                        "line": line.number,
+                        "id": document_id,
+                        "outcome": "duplicate",
+                    }
+                    continue
+                await self.limit.acquire()
+                if ingesting and time.monotonic() - started >= self.chunk_seconds:
+                    self.limit.release()
+                    taken = index
+                    break
+                firsts.add(document_id)
+                ingesting.append(
+                    asyncio.create_task(self._ingest(job, line, verified, manifest.submitter))
+                )
+            ingested = await asyncio.gather(*ingesting)
+        except BaseException:  # cancelled, or storage away: no line runs on unowned
+            for task in ingesting:
+                task.cancel()
+            raise
         outcomes.update((entry["line"], entry) for entry in ingested)  # type: ignore[misc]
-        for line, document_id in repeats:
-            outcomes[line.number] = {"line": line.number, "id": document_id, "outcome": "duplicate"}
+        mine = [
+            line
+            for line in chunk[:taken]
+            if manifest.shard is None or manifest.shard.owns(line.number)
+        ]
         ordered = [outcomes[number] for number in sorted(outcomes)]
         errors = [outcome for outcome in ordered if "problem" in outcome]
         results = [outcome for outcome in ordered if "outcome" in outcome]
@@ -434,7 +462,7 @@ class Runner:
             duplicates=len(results) - created,
             failed=len(errors),
         )
-        return done
+        return done, taken
 
     def _verify(self, line: Line) -> Submission:
         if line.data is None or line.size > self.max_line_bytes:
@@ -444,28 +472,31 @@ class Runner:
     async def _ingest(
         self, job: str, line: Line, verified: Submission, submitter: str | None
     ) -> dict[str, object]:
-        async with self.limit:
-            try:
-                outcome = await self.ingestor.ingest(
-                    verified,
-                    Arrival(
-                        channel="import",
-                        import_job=job,
-                        import_line=line.number,
-                        submitter=submitter,
-                    ),
-                )
-            except StorageUnavailable:
-                raise  # storage away: the chunk is done again from its first line
-            except VellumError as error:
-                return {"line": line.number, "problem": error.problem()}
-            except Exception:
-                log.exception("import_line_error", job=job, line=line.number)
-                unexpected = VellumError(
-                    f"line {line.number} could not be ingested: an unexpected error "
-                    "(the server's log has it)"
-                )
-                return {"line": line.number, "problem": unexpected.problem()}
+        """One line's outcome; it holds one of `concurrency` slots, taken for it by
+        `_ingest_chunk`, until it ends."""
+        try:
+            outcome = await self.ingestor.ingest(
+                verified,
+                Arrival(
+                    channel="import",
+                    import_job=job,
+                    import_line=line.number,
+                    submitter=submitter,
+                ),
+            )
+        except StorageUnavailable:
+            raise  # storage away: the chunk is done again from its first line
+        except VellumError as error:
+            return {"line": line.number, "problem": error.problem()}
+        except Exception:
+            log.exception("import_line_error", job=job, line=line.number)
+            unexpected = VellumError(
+                f"line {line.number} could not be ingested: an unexpected error "
+                "(the server's log has it)"
+            )
+            return {"line": line.number, "problem": unexpected.problem()}
+        finally:
+            self.limit.release()
         record = outcome.record
         mine = (record.provenance.import_job, record.provenance.import_line) == (job, line.number)
         return {
@@ -473,6 +504,22 @@ class Runner:
             "id": record.id,
             "outcome": "created" if outcome.created or mine else "duplicate",
         }
+
+
+def _not_the_input(manifest: model.Manifest, found: ObjectInfo) -> str | None:
+    """Why the object at the input's key is not the job's input (its size or its ETag
+    differ from the manifest's), or None."""
+    if found.size != manifest.input_bytes:
+        return (
+            f"input {manifest.input_key} is {found.size} bytes, not the "
+            f"{manifest.input_bytes} it had when the job was made: it changed"
+        )
+    if manifest.input_etag is not None and found.etag != manifest.input_etag:
+        return (
+            f"input {manifest.input_key} was replaced since the job was made (its ETag is "
+            f"{found.etag}, not {manifest.input_etag}): it changed"
+        )
+    return None
 
 
 def _too_long(line: Line, limit: int) -> RequestError:

@@ -1,6 +1,7 @@
 """Reading an NDJSON input from storage line by line, in bounded memory.
 
-The input is read in windows of `WINDOW_BYTES` through range requests. A line longer
+The input is read in windows of `WINDOW_BYTES` through range requests (pinned to the
+input's ETag when the job knows it). A line longer
 than the per-document limit is never held: it is skipped to its end and reported as
 too long. Line numbers are 1-based; a final line without a newline counts, an empty
 input has no lines, and a trailing CR (CRLF files) is not part of the line.
@@ -8,7 +9,7 @@ input has no lines, and a trailing CR (CRLF files) is not part of the line.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 
@@ -26,9 +27,19 @@ class Line(msgspec.Struct, frozen=True):
 
 
 async def read_lines(
-    store: BulkStore, key: str, *, start: int, first_line: int, limit: int
+    store: BulkStore,
+    key: str,
+    *,
+    start: int,
+    first_line: int,
+    limit: int,
+    size: int,
+    if_match: str | None = None,
+    on_window: Callable[[bytes], None] | None = None,
 ) -> AsyncIterator[Line]:
-    size = await store.size(key)
+    """The lines of the `size` bytes of `key` from byte `start` (line `first_line`),
+    read pinned to the ETag `if_match` when given; `on_window` sees every byte read, in
+    order, once (the job's end checks the input's digest with it)."""
     offset = start  # where `pending` begins in the input
     pending = bytearray()
     skipping = False  # inside a line that is over the limit
@@ -43,7 +54,7 @@ async def read_lines(
                     yield _line(number, size, pending, skipping, skipped + len(pending))
                 return
             asked = min(read_to + WINDOW_BYTES, size)
-            window = await store.get_range(key, read_to, asked)
+            window = await store.get_range(key, read_to, asked, if_match=if_match)
             if len(window) != asked - read_to:
                 raise IntegrityError(
                     f"{key} changed while it was read: bytes {read_to}-{asked - 1} gave "
@@ -51,6 +62,8 @@ async def read_lines(
                     key=key,
                 )
             read_to += len(window)
+            if on_window is not None:
+                on_window(window)
             if skipping:
                 cut = window.find(b"\n")
                 if cut < 0:

@@ -5,7 +5,9 @@ running the same command again: a local file is stored content-addressed
 (`imports/inputs/sha256/<hex>`, uploaded once), and the job id is derived from the input
 and the shard, so the same command finds the same job and continues it from its last
 checkpoint. An `s3://bucket/key` input is read where it is (it must be in Vellum's
-bucket); its job id derives from its key and size. `s3://bucket/prefix/` (or any
+bucket); it is hashed once when its job is made (unless Vellum kept its SHA-256), and
+its job id derives from its key, ETag and digest, so an object replaced under the same
+key is a new job, never the old one resumed at its offset. `s3://bucket/prefix/` (or any
 `s3://` name that is not an object) imports every object under that prefix, in key order,
 each as a job of its own.
 """
@@ -21,9 +23,10 @@ from service.config import Config
 from service.errors import ConfigError, ObjectNotFound
 from service.jobs import model
 from service.jobs.imports import Progress, Runner
+from service.jobs.inputs import input_digest
 from service.jobs.lines import LineCounter
 from service.media import APPLICATION_NDJSON
-from service.storage.port import BulkStore, key_prefix
+from service.storage.port import BulkStore, ObjectInfo, key_prefix
 from service.timestamps import now_text
 
 READ_BYTES = 1024 * 1024
@@ -85,13 +88,26 @@ async def _file_manifest(
     except ObjectNotFound:
         stored = -1
     if stored != size:
-        await store.upload(
+        uploaded = await store.upload(
             key,
-            file_chunks(path),
+            _as_scanned(path, digest),
             content_type=APPLICATION_NDJSON,
             limit=config.max_import_bytes,
         )
-    return _manifest(key, size, digest, lines, shard)
+        digest = uploaded.sha256.hex()  # the bytes uploaded: those scanned (_as_scanned)
+    return _manifest(key, await store.head(key), digest, lines, shard)
+
+
+async def _as_scanned(path: Path, digest: str) -> AsyncIterator[bytes]:
+    """The file's bytes for its upload, which fails (and so is aborted, never completed
+    under a key that is not its digest) if they are not the bytes scanned: a file
+    written to meanwhile."""
+    uploading = hashlib.sha256()
+    async for block in file_chunks(path):
+        uploading.update(block)
+        yield block
+    if uploading.hexdigest() != digest:
+        raise ConfigError(f"{path} changed while it was imported; run the import again")
 
 
 async def _s3_manifest(
@@ -99,27 +115,36 @@ async def _s3_manifest(
 ) -> model.Manifest:
     _, relative = _in_archive(source, config)
     try:
-        size = await store.size(relative)
+        found = await store.head(relative)
     except ObjectNotFound:
         raise ConfigError(f"{source} does not exist") from None
-    # Of the key and size: the bytes are not read twice.
-    identity = hashlib.sha256(f"{source}\n{size}".encode()).hexdigest()
-    return _manifest(relative, size, identity, None, shard)
+    # The digest Vellum kept with the object, else one read of it, pinned to its ETag.
+    digest = found.sha256 or await input_digest(store, relative, found.size, if_match=found.etag)
+    identity = hashlib.sha256(f"{source}\n{found.etag}\n{digest}".encode()).hexdigest()
+    return _manifest(relative, found, digest, None, shard, identity=identity)
 
 
 def _manifest(
-    key: str, size: int, identity: str, lines: int | None, shard: model.Shard | None
+    key: str,
+    found: ObjectInfo,
+    digest: str,
+    lines: int | None,
+    shard: model.Shard | None,
+    *,
+    identity: str | None = None,
 ) -> model.Manifest:
-    """A CLI import's manifest: its job id derives from the input's identity and shard."""
+    """A CLI import's manifest: its job id derives from the input's identity (its
+    digest, unless given) and shard; its reads are pinned to the ETag `found`."""
     return model.Manifest(
-        job=model.job_id_for(identity, shard),
+        job=model.job_id_for(identity or digest, shard),
         created_at=now_text(),
         channel="cli",
         input_key=key,
-        input_bytes=size,
-        input_sha256=identity,
+        input_bytes=found.size,
+        input_sha256=digest,
         input_lines=lines,
         shard=shard,
+        input_etag=found.etag,
     )
 
 

@@ -54,6 +54,11 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
     input_bytes: int
     input_sha256: str
     input_lines: int | None  # known when the input was counted on the way in
+    # The input's ETag when the job was made: every read is pinned to it (If-Match), and
+    # the input's SHA-256 is checked against `input_sha256` at the job's end. None in
+    # jobs made before inputs were pinned (their `input_sha256` of an s3:// input was an
+    # identity of its key and size, not a digest).
+    input_etag: str | None = None
     shard: Shard | None = None
     request_id: str | None = None
     submitter: str | None = None  # the API key id that started the job, never the key

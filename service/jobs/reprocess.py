@@ -9,13 +9,13 @@ a version another process wrote first is left as it is). Old versions stay untou
 A document that cannot be reprocessed (its original missing or rotten, its record
 unreadable, its text refused by the analysis) is reported with why, and the others go on;
 only storage going away stops the run. `concurrency` documents are in hand at once, taken
-in turn from `ids`, so the run holds no task per document.
+in turn from `ids` (a list, or `document_ids`, which reads the listing a page at a time),
+so the run holds no task per document and no listing of every id.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 
 import msgspec
 
@@ -25,6 +25,7 @@ from service.archive import Archive
 from service.errors import StorageUnavailable, VellumError
 from service.finding.entries import IndexWriter
 from service.ingest import rebuild_record
+from service.jobs.takers import each
 from service.normalize import NORMALIZER_VERSION
 from service.storage.port import BulkStore
 from service.timestamps import utc_now
@@ -41,15 +42,17 @@ class ReprocessReport(msgspec.Struct, frozen=True):
     failed: list[Failure]  # ids that could not be reprocessed, with why
 
 
-async def document_ids(store: BulkStore) -> list[str]:
-    prefixes = await store.list_prefixes("records/")
-    return [prefix.removeprefix("records/").rstrip("/") for prefix in prefixes]
+async def document_ids(store: BulkStore) -> AsyncIterator[str]:
+    """Every document's id, in order, read a listing page at a time (never all at once)."""
+    async for page in store.prefix_pages("records/"):
+        for prefix in page:
+            yield prefix.removeprefix("records/").rstrip("/")
 
 
 async def reprocess(
     archive: Archive,
     analyzer: Analyzer,
-    ids: Sequence[str],
+    ids: Iterable[str] | AsyncIterable[str],
     *,
     concurrency: int = 8,
     progress: Callable[[int], None] | None = None,
@@ -84,13 +87,7 @@ async def reprocess(
         else:
             current.append(document_id)
 
-    pending = iter(ids)
-
-    async def taker() -> None:
-        for document_id in pending:
-            await attempt(document_id)
-
-    await asyncio.gather(*(taker() for _ in range(concurrency)))
+    await each(ids, attempt, concurrency)
     return ReprocessReport(
         written=sorted(written),
         current=sorted(current),

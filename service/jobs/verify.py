@@ -10,6 +10,12 @@ Findings, one per object:
 - `stale-index`: an index entry whose record does not exist or is another write's (left by
   a write that failed between its entries and its record, or by a duplicate): removed,
   as lookups skip it anyway (service.finding.maintenance).
+- `unreadable`: an object listed that could not be read (gone since, access refused):
+  reported, and the check goes on (the original of an unreadable record is then reported
+  unreferenced too: what it names is not known); only storage going away stops it.
+
+At most `concurrency` objects are in hand at once, taken in turn from the listings (no
+task per object).
 
 On a live archive documents are written while verify runs. Records are listed before
 originals: a record is written after its original, so every listed record's original is
@@ -21,21 +27,21 @@ are new, so `unreferenced` means no record named the original when the check end
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import msgspec
 
 from service import ids
-from service.errors import IntegrityError, ObjectNotFound
+from service.errors import IntegrityError, ObjectNotFound, StorageError, StorageUnavailable
 from service.finding.entries import DEFAULT_SETTLE_SECONDS
 from service.finding.maintenance import stale_entries
+from service.jobs.takers import each
 from service.storage.port import BulkStore
 from service.types import Record, record_decoder
 
-Kind = Literal["corrupt", "missing", "unreferenced", "stale-index"]
+Kind = Literal["corrupt", "missing", "unreadable", "unreferenced", "stale-index"]
 
 
 class Finding(msgspec.Struct, frozen=True):
@@ -64,7 +70,6 @@ async def verify(
     total = len(records) + len(originals)
     if progress is not None:
         progress(0, total)
-    limit = asyncio.Semaphore(concurrency)
     findings: list[Finding] = []
     referenced: set[str] = set()
     done = 0
@@ -76,15 +81,13 @@ async def verify(
             progress(done, total)
 
     async def check_original(key: str) -> None:
-        async with limit:
-            data = await _read(store, key)
+        data = await _read(store, key)
         if data is None or hashlib.sha256(data).hexdigest() != key.rsplit("/", 1)[1]:
             findings.append(Finding("corrupt", key, "its bytes do not hash to its name"))
         tick()
 
     async def check_record(key: str) -> None:
-        async with limit:
-            data = await _read(store, key)
+        data = await _read(store, key)
         if data is None:  # the store refused to hand out bytes that fail their digest
             findings.append(
                 Finding("corrupt", key, "its bytes do not hash to the SHA-256 stored with it")
@@ -107,17 +110,28 @@ async def verify(
         tick()
 
     async def names_of_new_record(key: str) -> None:
-        async with limit:
-            data = await _read(store, key)
+        data = await _read(store, key)
         referenced.update(_named_original(data) if data is not None else [])
 
+    def or_unreadable(check: Callable[[str], Awaitable[None]]) -> Check:
+        async def guarded(key: str) -> None:
+            try:
+                await check(key)
+            except StorageUnavailable:
+                raise
+            except StorageError as error:
+                findings.append(Finding("unreadable", key, f"{error.slug}: {error.detail}"))
+                tick()
+
+        return guarded
+
     originals_set = set(originals)
-    await asyncio.gather(*(check_original(key) for key in originals))
-    await asyncio.gather(*(check_record(key) for key in records))
+    await each(originals, or_unreadable(check_original), concurrency)
+    await each(records, or_unreadable(check_record), concurrency)
     if originals_set - referenced:  # records that arrived meanwhile may name them
         listed = set(records)
         arrived = [key for key in await _record_keys(store) if key not in listed]
-        await asyncio.gather(*(names_of_new_record(key) for key in arrived))
+        await each(arrived, or_unreadable(names_of_new_record), concurrency)
     findings.extend(
         Finding("unreferenced", key, "no record names this original")
         for key in sorted(originals_set - referenced)
@@ -126,9 +140,12 @@ async def verify(
     findings.extend(
         Finding("stale-index", entry.key, f"{entry.detail}: removed") for entry in stale
     )
-    order = {"corrupt": 0, "missing": 1, "unreferenced": 2, "stale-index": 3}
+    order = {"corrupt": 0, "missing": 1, "unreadable": 2, "unreferenced": 3, "stale-index": 4}
     findings.sort(key=lambda finding: (order[finding.kind], finding.key))
     return Report(originals=len(originals), records=len(records), findings=findings)
+
+
+Check = Callable[[str], Awaitable[None]]
 
 
 async def _record_keys(store: BulkStore) -> list[str]:

@@ -21,13 +21,15 @@ certificates (docs/reliability.md, "Not yet promised").
 
 Readiness is a real S3 round trip (bucket exists, a probe object written and read back).
 `stop()` sends SIGTERM to the child's pid, then SIGKILL after a timeout, and removes the
-unix sockets SeaweedFS leaves in /tmp for its ports.
+unix sockets SeaweedFS leaves in /tmp for its ports. On Linux the child also gets SIGTERM
+from the kernel when Vellum dies (PR_SET_PDEATHSIG), SIGKILL included.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import json
@@ -282,6 +284,7 @@ class EmbeddedS3:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C at the terminal reaches Vellum, not weed
+            preexec_fn=_dies_with(os.getpid()),  # weed never outlives Vellum
         )
         self._pid_path.write_text(str(self.process.pid))
         log.info(
@@ -437,3 +440,24 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+PR_SET_PDEATHSIG = 1  # from linux/prctl.h
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    """On Linux, what makes the child get SIGTERM when `parent` (the thread that forks it:
+    Vellum's main thread, which every launch runs on) dies, SIGKILL included, so `weed`
+    never outlives Vellum; elsewhere None (the next start on the data dir stops an
+    orphan). Run between fork and exec: prctl is resolved here, before the fork, and a
+    parent already gone by then makes the child exit at once."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def set_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return set_death_signal

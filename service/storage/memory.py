@@ -10,8 +10,11 @@ adapters to one contract):
   and every write makes a new ETag;
 - the SHA-256 is kept with each object and checked on `get` (IntegrityError when the bytes
   no longer match it); ranged reads are not checked, as with S3;
+- a ranged read pinned to an ETag (`if_match`) fails once the object was replaced;
 - listings are in key order, read in pages of `PAGE_KEYS` as S3 hands them out;
-- `upload` stores nothing when it passes its limit or its chunks fail.
+- `upload` stores nothing when it passes its limit or its chunks fail; while it runs it is
+  an open upload (`open_uploads`), and one aborted meanwhile (`abort_upload`) fails as
+  S3's NoSuchUpload does (ObjectNotFound).
 
 Every call yields to the event loop once, so concurrent callers interleave as they would
 with a real store. `damage(key, data)` replaces an object's bytes but not its digest: what
@@ -24,12 +27,13 @@ import asyncio
 import bisect
 import hashlib
 import itertools
-from collections.abc import AsyncIterable, Iterator
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 
 import msgspec
 
 from service.errors import IntegrityError, ObjectNotFound, PayloadTooLarge, StorageError
-from service.storage.port import ObjectInfo, Upload
+from service.storage.port import ObjectInfo, OpenUpload, Upload
 
 PAGE_KEYS = 1000  # S3's most keys per ListObjectsV2 page
 
@@ -48,6 +52,7 @@ class MemoryStore:
         self._objects: dict[str, _Object] = {}
         self._keys: list[str] = []  # sorted
         self._writes = itertools.count(1)
+        self._uploads: dict[str, OpenUpload] = {}  # by upload id
 
     def _new(self, data: bytes, sha256: str, content_type: str) -> _Object:
         return _Object(bytes(data), sha256, content_type, f'"{next(self._writes)}"')
@@ -97,10 +102,14 @@ class MemoryStore:
             raise IntegrityError(f"{key} does not match the SHA-256 stored with it", key=key)
         return stored.data
 
-    async def get_range(self, key: str, start: int, end: int) -> bytes:
+    async def get_range(
+        self, key: str, start: int, end: int, *, if_match: str | None = None
+    ) -> bytes:
         await asyncio.sleep(0)
-        data = self._object(key).data
-        return data[start:end] if end > start else b""
+        stored = self._object(key)
+        if if_match is not None and stored.etag != if_match:
+            raise _replaced(key, start, end)
+        return stored.data[start:end] if end > start else b""
 
     async def size(self, key: str) -> int:
         await asyncio.sleep(0)
@@ -146,23 +155,46 @@ class MemoryStore:
         }
         return sorted(found)
 
+    async def prefix_pages(self, prefix: str) -> AsyncIterator[list[str]]:
+        found = await self.list_prefixes(prefix)
+        for start in range(0, len(found), PAGE_KEYS):
+            yield found[start : start + PAGE_KEYS]
+
     async def upload(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int
     ) -> Upload:
+        upload_id = f"upload-{next(self._writes)}"
+        self._uploads[upload_id] = OpenUpload(key=key, upload_id=upload_id, initiated=time.time())
         digest = hashlib.sha256()
         received = bytearray()
-        async for chunk in chunks:
-            if len(received) + len(chunk) > limit:
-                raise PayloadTooLarge(
-                    f"the import is larger than the limit of {limit} bytes", limit_bytes=limit
-                )
-            digest.update(chunk)
-            received += chunk
+        try:
+            async for chunk in chunks:
+                if len(received) + len(chunk) > limit:
+                    raise PayloadTooLarge(
+                        f"the import is larger than the limit of {limit} bytes", limit_bytes=limit
+                    )
+                digest.update(chunk)
+                received += chunk
+            if upload_id not in self._uploads:
+                raise ObjectNotFound(f"memory: the upload of {key} was aborted")
+        finally:
+            self._uploads.pop(upload_id, None)
         # A completed multipart upload replaces the key, as S3's does.
         if key not in self._objects:
             bisect.insort(self._keys, key)
         self._objects[key] = self._new(bytes(received), digest.hexdigest(), content_type)
         return Upload(size=len(received), sha256=digest.digest())
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        await asyncio.sleep(0)
+        found = [upload for upload in self._uploads.values() if upload.key.startswith(prefix)]
+        return sorted(found, key=lambda upload: (upload.key, upload.upload_id))
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        await asyncio.sleep(0)
+        upload = self._uploads.get(upload_id)
+        if upload is not None and upload.key == key:
+            del self._uploads[upload_id]
 
     async def check(self) -> None:
         await asyncio.sleep(0)
@@ -172,3 +204,12 @@ class MemoryStore:
         stand-in for a disk fault)."""
         stored = self._object(key)
         self._objects[key] = msgspec.structs.replace(stored, data=data)
+
+
+def _replaced(key: str, start: int, end: int) -> IntegrityError:
+    """S3's 412 to a range read whose If-Match ETag is no longer the object's."""
+    return IntegrityError(
+        f"{key} was replaced: a range read of bytes {start}-{end - 1} pinned to its ETag "
+        "got HTTP 412",
+        key=key,
+    )

@@ -14,12 +14,12 @@ moment after a restart).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, Awaitable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from typing import TypeVar
 
 from service.errors import ObjectNotFound, StorageUnavailable, VellumError
 from service.metrics import Metrics
-from service.storage.port import BulkStore, ObjectInfo, Upload
+from service.storage.port import BulkStore, ObjectInfo, OpenUpload, Upload
 
 T = TypeVar("T")
 
@@ -106,11 +106,26 @@ class MeteredStore:
             "upload", self.inner.upload(key, chunks, content_type=content_type, limit=limit)
         )
 
-    async def get_range(self, key: str, start: int, end: int) -> bytes:
-        return await self._measure("get_range", self.inner.get_range(key, start, end))
+    async def get_range(
+        self, key: str, start: int, end: int, *, if_match: str | None = None
+    ) -> bytes:
+        return await self._measure(
+            "get_range", self.inner.get_range(key, start, end, if_match=if_match)
+        )
 
     async def size(self, key: str) -> int:
         return await self._measure("size", self.inner.size(key))
 
     async def list_prefixes(self, prefix: str) -> list[str]:
         return await self._measure("list_prefixes", self.inner.list_prefixes(prefix))
+
+    async def prefix_pages(self, prefix: str) -> AsyncIterator[list[str]]:
+        pages = self.inner.prefix_pages(prefix)
+        while (page := await self._measure("prefix_pages", anext(pages, None))) is not None:
+            yield page
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        return await self._measure("open_uploads", self.inner.open_uploads(prefix))
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        await self._measure("abort_upload", self.inner.abort_upload(key, upload_id))

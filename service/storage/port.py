@@ -13,7 +13,7 @@ reached or answers with a server error, `StorageError` for anything else.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol
 
 import msgspec
@@ -79,6 +79,14 @@ class Upload(msgspec.Struct, frozen=True):
     sha256: bytes
 
 
+class OpenUpload(msgspec.Struct, frozen=True):
+    """A multipart upload begun and neither completed nor aborted (ListMultipartUploads)."""
+
+    key: str
+    upload_id: str
+    initiated: float  # Unix time
+
+
 class BulkStore(ObjectStore, Protocol):
     """What bulk jobs need beyond the `ObjectStore`: inputs too large to hold in memory."""
 
@@ -90,11 +98,25 @@ class BulkStore(ObjectStore, Protocol):
         PayloadTooLarge once more than `limit` bytes arrive; nothing is left behind then.
         """
 
-    async def get_range(self, key: str, start: int, end: int) -> bytes:
-        """Bytes [start, end) of an object (fewer at its end)."""
+    async def get_range(
+        self, key: str, start: int, end: int, *, if_match: str | None = None
+    ) -> bytes:
+        """Bytes [start, end) of an object (fewer at its end). With `if_match`, only of
+        the object whose ETag that is: IntegrityError once it was replaced (S3's 412)."""
 
     async def size(self, key: str) -> int:
         """The object's length in bytes; ObjectNotFound if there is none."""
 
     async def list_prefixes(self, prefix: str) -> list[str]:
         """The immediate "folders" under `prefix` (keys up to the next `/`), sorted."""
+
+    def prefix_pages(self, prefix: str) -> AsyncIterator[list[str]]:
+        """The same "folders" a listing page at a time, each page read when the last
+        was used up: for runs over every document, which must not hold every id."""
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        """The multipart uploads under `prefix` still open (begun, not yet completed or
+        aborted): an upload whose process died keeps its parts until it is aborted."""
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort an open multipart upload and drop its parts (no error if it is gone)."""

@@ -17,7 +17,7 @@ import base64
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterable, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -36,7 +36,7 @@ from service.errors import (
     StorageUnavailable,
     UnsafeStorage,
 )
-from service.storage.port import ObjectInfo, Upload, key_prefix
+from service.storage.port import ObjectInfo, OpenUpload, Upload, key_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -269,13 +269,28 @@ class S3ObjectStore:
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
-    async def get_range(self, key: str, start: int, end: int) -> bytes:
+    async def get_range(
+        self, key: str, start: int, end: int, *, if_match: str | None = None
+    ) -> bytes:
         full_key = self.prefix + key
+        pinned = {} if if_match is None else {"IfMatch": if_match}
 
         def get_range() -> bytes:
-            response = self._client.get_object(
-                Bucket=self.bucket, Key=full_key, Range=f"bytes={start}-{end - 1}"
-            )
+            try:
+                response = self._client.get_object(
+                    Bucket=self.bucket,
+                    Key=full_key,
+                    Range=f"bytes={start}-{end - 1}",
+                    **pinned,  # type: ignore[arg-type]
+                )
+            except botocore.exceptions.ClientError as exc:
+                if _status(exc) == 412:  # replaced since its ETag was taken
+                    raise IntegrityError(
+                        f"{key} was replaced: a range read of bytes {start}-{end - 1} "
+                        "pinned to its ETag got HTTP 412",
+                        key=key,
+                    ) from exc
+                raise
             with response["Body"] as body:
                 data = body.read()
             # A server that ignored the range (200, the whole object) or an object that
@@ -314,6 +329,16 @@ class S3ObjectStore:
             ]
 
         return await self._run(list_prefixes)
+
+    async def prefix_pages(self, prefix: str) -> AsyncIterator[list[str]]:
+        full_prefix = self.prefix + prefix
+        strip = len(self.prefix)
+        pages = self._list_pages(Prefix=full_prefix, Delimiter="/")
+        while True:
+            page = await self._run(lambda: next(pages, None))
+            if page is None:
+                return
+            yield [item["Prefix"][strip:] for item in page.get("CommonPrefixes", [])]
 
     async def upload(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int
@@ -369,16 +394,56 @@ class S3ObjectStore:
                 )
             )
         except BaseException:
+            # Whatever failed (the client, a limit, S3, a cancellation), the parts go; if
+            # S3 cannot take the abort now, the stale-upload sweep aborts it later.
             with contextlib.suppress(StorageError):  # the first error is the one to report
-                await asyncio.shield(
-                    self._run(
-                        lambda: self._client.abort_multipart_upload(
-                            Bucket=self.bucket, Key=full_key, UploadId=upload_id
-                        )
-                    )
-                )
+                await asyncio.shield(self.abort_upload(key, upload_id))
             raise
         return Upload(size=size, sha256=digest.digest())
+
+    async def open_uploads(self, prefix: str) -> list[OpenUpload]:
+        full_prefix = self.prefix + prefix
+        strip = len(self.prefix)
+
+        def open_uploads() -> list[OpenUpload]:
+            found: list[OpenUpload] = []
+            markers: dict[str, str] = {}
+            while True:
+                page = self._client.list_multipart_uploads(
+                    Bucket=self.bucket,
+                    Prefix=full_prefix,
+                    **markers,  # type: ignore[arg-type]
+                )
+                found += [
+                    OpenUpload(
+                        key=item["Key"][strip:],
+                        upload_id=item["UploadId"],
+                        initiated=item["Initiated"].timestamp(),
+                    )
+                    for item in page.get("Uploads", [])
+                ]
+                if not page.get("IsTruncated"):
+                    return found
+                markers = {
+                    "KeyMarker": page["NextKeyMarker"],
+                    "UploadIdMarker": page["NextUploadIdMarker"],
+                }
+
+        return await self._run(open_uploads)
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        full_key = self.prefix + key
+
+        def abort() -> None:
+            try:
+                self._client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=full_key, UploadId=upload_id
+                )
+            except botocore.exceptions.ClientError as exc:
+                if _status(exc) != 404:  # NoSuchUpload: aborted or completed already
+                    raise
+
+        await self._run(abort)
 
     async def check(self) -> None:
         await self._run(lambda: self._client.head_bucket(Bucket=self.bucket))

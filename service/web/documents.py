@@ -37,7 +37,12 @@ async def create_document(request: web.Request) -> web.Response:
             supported=[media.TEXT_PLAIN, media.APPLICATION_JSON],
         )
 
-    body = await read_body(request, config.max_body_bytes, seconds=config.body_timeout_seconds)
+    body = await read_body(
+        request,
+        config.max_body_bytes,
+        seconds=config.body_timeout_seconds,
+        budget=config.max_body_bytes_in_flight,
+    )
     body_sha256 = hashlib.sha256(body).digest() if declared.essence == media.TEXT_PLAIN else None
     if (content_digest := request.headers.get("Content-Digest")) is not None:
         verify_content_digest(content_digest, body, sha256=body_sha256)

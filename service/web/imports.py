@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -21,7 +22,8 @@ from service.jobs.imports import Jobs
 from service.jobs.lines import LineCounter
 from service.timestamps import now_text
 from service.web.body import stream_body
-from service.web.typedefs import IMPORT_WAKE, KEY_ID, REQUEST_ID, SERVICES
+from service.web.pace import RateFloor
+from service.web.typedefs import IMPORT_WAKE, KEY_ID, LIFECYCLE, REQUEST_ID, SERVICES
 
 NDJSON = media.APPLICATION_NDJSON
 _ACCEPTED = (NDJSON, "application/jsonl", "application/x-jsonlines")
@@ -30,7 +32,11 @@ log = structlog.get_logger("vellum.imports")
 
 
 async def create_import(request: web.Request) -> web.Response:
-    """Stream the body into storage (never whole in memory), then queue the job: 202."""
+    """Stream the body into storage (never whole in memory), then queue the job: 202.
+
+    The body holds one of `max_import_uploads` slots while it arrives, and must keep
+    above its rate floor (`service.web.pace`); on any failure the adapter aborts the
+    multipart upload, and the sweep (`service.jobs.uploads`) aborts any left open."""
     declared = media.parse_media_type(request.headers.get("Content-Type"))
     if declared.essence not in _ACCEPTED:
         raise UnsupportedMediaType(
@@ -41,8 +47,19 @@ async def create_import(request: web.Request) -> web.Response:
     job = model.new_job_id()
     lines = LineCounter()
 
+    floor = RateFloor(
+        config.import_min_bytes_per_second,
+        config.import_rate_window_seconds,
+        now=asyncio.get_running_loop().time(),
+    )
+
     async def body() -> AsyncIterator[bytes]:
-        async for chunk in stream_body(request, idle_seconds=config.body_timeout_seconds):
+        async for chunk in stream_body(
+            request,
+            idle_seconds=config.body_timeout_seconds,
+            floor=floor,
+            max_seconds=config.import_upload_max_seconds,
+        ):
             lines.feed(chunk)
             yield chunk
 
@@ -51,9 +68,10 @@ async def create_import(request: web.Request) -> web.Response:
             f"the import is larger than the limit of {config.max_import_bytes} bytes",
             limit_bytes=config.max_import_bytes,
         )
-    uploaded = await jobs.store.upload(
-        model.input_key(job), body(), content_type=NDJSON, limit=config.max_import_bytes
-    )
+    with request.app[LIFECYCLE].import_upload(config.max_import_uploads):
+        uploaded = await jobs.store.upload(
+            model.input_key(job), body(), content_type=NDJSON, limit=config.max_import_bytes
+        )
     manifest = model.Manifest(
         job=job,
         created_at=now_text(),
@@ -62,6 +80,7 @@ async def create_import(request: web.Request) -> web.Response:
         input_bytes=uploaded.size,
         input_sha256=uploaded.sha256.hex(),
         input_lines=lines.count,
+        input_etag=(await jobs.store.head(model.input_key(job))).etag,
         request_id=request[REQUEST_ID],
         submitter=request.get(KEY_ID),
     )

@@ -27,11 +27,12 @@ from service.errors import (
     Overloaded,
     PayloadTooLarge,
     RequestError,
+    RequestTimeout,
     TooManyAttempts,
     VellumError,
 )
 from service.media import PROBLEM_JSON
-from service.web.typedefs import CONFIG, DOCUMENT_ID, LIFECYCLE, METRICS, REQUEST_ID
+from service.web.typedefs import BODY_BYTES, CONFIG, DOCUMENT_ID, LIFECYCLE, METRICS, REQUEST_ID
 
 log = structlog.get_logger("vellum.http")
 
@@ -63,6 +64,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         log.warning("request_aborted", **_request_fields(request, started))
         raise
     finally:
+        lifecycle.release_body(request.get(BODY_BYTES, 0))
         lifecycle.request_finished()
         metrics.in_flight.dec()
         metrics.request_answered(
@@ -172,12 +174,15 @@ def from_aiohttp(exc: web.HTTPException) -> VellumError:
 
 def problem_response(request: web.Request, error: VellumError) -> web.Response:
     body = {**error.problem(), "instance": request.path, "request_id": request.get(REQUEST_ID)}
-    return web.Response(
+    response = web.Response(
         status=error.status,
         body=_problem_encoder.encode(body),
         content_type=PROBLEM_JSON,
         headers=problem_headers(error),
     )
+    if isinstance(error, RequestTimeout):
+        response.force_close()  # the rest of a body too slow to wait for is not read
+    return response
 
 
 def problem_headers(error: VellumError) -> dict[str, str]:

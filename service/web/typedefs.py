@@ -34,3 +34,5 @@ SCRYPT_SLOT = web.AppKey("scrypt_slot", asyncio.Lock)
 REQUEST_ID = web.RequestKey("request_id", str)
 DOCUMENT_ID = web.RequestKey("document_id", str)
 KEY_ID = web.RequestKey("key_id", str)  # the API key's id, never the key
+# Body bytes this request holds, counted in Lifecycle.body_bytes until it ends.
+BODY_BYTES = web.RequestKey("body_bytes", int)

@@ -108,6 +108,7 @@ class CountProgress:
         self.done = 0
         self._printed_at: float | None = None
         self._printed: int | None = None  # the count the last plain line showed
+        self._printed_total: int | None = None  # and the total it showed
         self.bar: Progress | None = None
         if self.console.is_terminal:
             self.bar = Progress(
@@ -127,10 +128,14 @@ class CountProgress:
             self.bar.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None and self.total is None:
+            self.start(self.done)  # a streamed listing ran to its end: all there was
+            if self.bar is not None and self.task is not None:
+                self.bar.update(self.task, completed=self.done)
         if self.bar is not None:
             self.bar.stop()
-        elif self._printed != self.done:
+        elif self._printed != self.done or self._printed_total != self.total:
             self._line()  # where it ended (early, on an error; or with nothing to do)
 
     def start(self, total: int | None) -> None:
@@ -165,16 +170,21 @@ class CountProgress:
         return self.done / max(self.clock() - self.started, 1e-6)
 
     def _line(self) -> None:
-        self._printed_at, self._printed = self.clock(), self.done
-        rate = self.rate()
+        self._printed_at, self._printed, self._printed_total = self.clock(), self.done, self.total
+        rate, elapsed = self.rate(), self.clock() - self.started
         if self.total is None:
-            self.console.print(f"{self.action}: {self.done:,} {self.unit}", highlight=False)
+            self.console.print(
+                f"{self.action}: {self.done:,} {self.unit} so far, {rate:,.0f}/s, "
+                f"{elapsed:.1f} s elapsed",
+                highlight=False,
+                soft_wrap=True,
+            )
             return
         share = 100 * self.done // self.total if self.total else 100
         left = (self.total - self.done) / rate if rate > 0 else 0.0
         self.console.print(
             f"{self.action}: {self.done:,}/{self.total:,} {self.unit} ({share}%), "
-            f"{rate:,.0f}/s, {self.clock() - self.started:.1f} s elapsed, ETA {left:.0f} s",
+            f"{rate:,.0f}/s, {elapsed:.1f} s elapsed, ETA {left:.0f} s",
             highlight=False,
             soft_wrap=True,
         )

@@ -84,3 +84,34 @@ def test_on_a_terminal_it_is_a_bar_with_count_rate_and_eta() -> None:
     assert "40/40" in shown
     assert "objects" in shown
     assert "ETA" in shown
+
+
+def test_a_streamed_listing_counts_as_it_goes_and_ends_with_its_total() -> None:
+    clock = Clock()
+    progress, out = plain(clock)
+    with progress:
+        progress.start(None)  # ids come from a paged listing: no total yet
+        clock.now += 1
+        progress.advance(30)
+        clock.now += 1
+        progress.advance(60)  # within PLAIN_SECONDS: no line
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "reprocess: 30 documents so far, 30/s, 1.0 s elapsed",
+        "reprocess: 60/60 documents (100%), 30/s, 2.0 s elapsed, ETA 0 s",
+    ]
+
+
+def test_a_streamed_listing_stopped_early_claims_no_total() -> None:
+    clock = Clock()
+    progress, out = plain(clock)
+    try:
+        with progress:
+            progress.start(None)
+            clock.now += 1
+            progress.advance(5)
+            progress.advance(7)
+            raise RuntimeError("storage went away")
+    except RuntimeError:
+        pass
+    assert out.getvalue().splitlines()[-1] == "reprocess: 7 documents so far, 7/s, 1.0 s elapsed"

@@ -168,6 +168,22 @@ async def test_an_upload_whose_chunks_fail_or_that_is_cancelled_leaves_no_open_u
     assert await store.list_keys("up/") == []
 
 
+async def test_an_upload_cancelled_while_it_is_being_created_leaves_no_open_upload(
+    store,
+) -> None:
+    """The cancellation arrives while S3 creates the multipart upload: the upload that
+    call makes is aborted once it exists, not left behind."""
+    task = asyncio.create_task(
+        store.upload("up/early", held_chunks(asyncio.Event()), content_type="text/plain", limit=99)
+    )
+    await asyncio.sleep(0)  # the task has started its first call, nothing more
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.5)  # a create left running in a thread would be done by now
+    assert await store.open_uploads("up/") == []
+
+
 async def held_chunks(release: asyncio.Event):  # type: ignore[no-untyped-def]
     yield b"the first part, "
     await release.wait()

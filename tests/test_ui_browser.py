@@ -107,7 +107,6 @@ def browser(site: Site) -> Iterator[Any]:
     chromium, chromedriver = browser_binaries()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.support.wait import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
@@ -125,8 +124,8 @@ def browser(site: Site) -> Iterator[Any]:
         driver.get(f"{site.server.url}/ui/documents/{site.ids['01-nested-quotes']}")
         assert driver.current_url.startswith(f"{site.server.url}/ui/login?next=")
         driver.find_element("id", "key").send_keys(site.read_key)
-        driver.find_element("css selector", ".login button").click()
-        WebDriverWait(driver, 30).until(lambda d: "/ui/login" not in d.current_url)
+        click_and_load(driver, driver.find_element("css selector", ".login button"))
+        assert "/ui/login" not in driver.current_url
         assert (
             driver.current_url == f"{site.server.url}/ui/documents/{site.ids['01-nested-quotes']}"
         )
@@ -138,6 +137,20 @@ def browser(site: Site) -> Iterator[Any]:
 def open_page(browser: Any, site: Site, seed: str) -> None:
     browser.get(f"{site.server.url}/ui/documents/{site.ids[seed]}")
     assert browser.find_element("css selector", "article.record")
+
+
+def click_and_load(browser: Any, element: Any) -> None:
+    """Click `element` and wait until the page it leads to has replaced this one (a click
+    returns once the event is sent, not once the next page is there)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    page = browser.find_element("tag name", "html")
+    element.click()
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def css(browser: Any, selector: str) -> list[Any]:
@@ -264,13 +277,13 @@ def test_the_find_page_finds_a_capture_by_url(browser: Any, site: Site) -> None:
     browser.find_element("id", "url").send_keys("http://www.EXAMPLE.org/library-hours")
     Select(browser.find_element("id", "match")).select_by_value("exact")
     browser.find_element("id", "from").send_keys("2026")
-    browser.find_element("css selector", "form.lookup button").click()
+    click_and_load(browser, browser.find_element("css selector", "form.lookup button"))
     (link,) = css(browser, "table.captures a.document")
     assert link.text == site.ids["14-asserted-title"]
     (row,) = css(browser, "table.captures tbody tr")
     assert "Library extends opening hours" in row.text
     browser.save_screenshot(str(site.shots / "find.png"))
-    link.click()
+    click_and_load(browser, link)
     (headline,) = css(browser, "h1.headline")
     assert headline.text == "Library extends opening hours"
     assert "headline asserted" in browser.find_element("css selector", ".headline-source").text

@@ -344,12 +344,21 @@ class S3ObjectStore:
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str, limit: int
     ) -> Upload:
         full_key = self.prefix + key
-        created = await self._run(
-            lambda: self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=full_key, ContentType=content_type
+        creating = asyncio.ensure_future(
+            self._run(
+                lambda: self._client.create_multipart_upload(
+                    Bucket=self.bucket, Key=full_key, ContentType=content_type
+                )
             )
         )
-        upload_id = created["UploadId"]
+        try:
+            upload_id = (await asyncio.shield(creating))["UploadId"]
+        except asyncio.CancelledError:
+            # Cancelled while S3 creates it: the upload exists once that call returns, so
+            # it is aborted then (the stale-upload sweep, should this fail too).
+            with contextlib.suppress(Exception):
+                await self.abort_upload(key, (await creating)["UploadId"])
+            raise
         digest = hashlib.sha256()
         parts: list[dict[str, object]] = []
         size = 0

@@ -13,11 +13,13 @@ import asyncio
 import json
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -104,10 +106,10 @@ def delaying_proxy(endpoint: str, bucket: str) -> Iterator[Proxy]:
         loop.close()
 
 
-def post(server: ServerProcess, text: str) -> str:
+def post(server: ServerProcess, text: str, url: str) -> str:
     request = urllib.request.Request(
         f"{server.url}/v1/documents",
-        data=json.dumps({"text": text}).encode(),
+        data=json.dumps({"text": text, "source": {"url": url}}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=60) as response:
@@ -116,10 +118,10 @@ def post(server: ServerProcess, text: str) -> str:
         return document_id
 
 
-def changes(server: ServerProcess, after: str | None) -> dict[str, object]:
-    query = "limit=5" + (f"&after={after}" if after else "")
-    with urllib.request.urlopen(f"{server.url}/v1/changes?{query}", timeout=60) as response:
-        page: dict[str, object] = json.load(response)
+def get(server: ServerProcess, path: str, **query: str) -> dict[str, Any]:
+    address = f"{server.url}{path}?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(address, timeout=60) as response:
+        page: dict[str, Any] = json.load(response)
         return page
 
 
@@ -136,12 +138,13 @@ def test_two_server_processes_and_a_consumer_see_every_version_exactly_once(
             running_server(tmp_path, s3_environment(s3_settings) | settle) as fast,
             running_server(tmp_path, s3_environment(slow_settings) | settle) as slow,
         ):
-            created: list[str] = []
+            created: list[str] = []  # list.append is atomic: the writers share it
             seen: list[tuple[str, int]] = []
 
             def write(server: ServerProcess, name: str, n: int) -> None:
                 time.sleep(0.1 * n)  # spread over a few settle windows
-                created.append(post(server, f"Written by the {name} server, number {n}."))
+                text = f"Written by the {name} server, number {n}."
+                created.append(post(server, text, f"https://example.org/{name}/{n}"))
 
             with ThreadPoolExecutor(8) as pool:
                 writes = [
@@ -152,9 +155,10 @@ def test_two_server_processes_and_a_consumer_see_every_version_exactly_once(
                 after: str | None = None
                 quiet_since: float | None = None
                 while True:
-                    page = changes(fast, after)
+                    page = get(
+                        fast, "/v1/changes", limit="5", **({"after": after} if after else {})
+                    )
                     items = page["items"]
-                    assert isinstance(items, list)
                     seen.extend((item["id"], item["version"]) for item in items)
                     after = str(page["next"])
                     if items or not all(write.done() for write in writes):
@@ -171,3 +175,8 @@ def test_two_server_processes_and_a_consumer_see_every_version_exactly_once(
             assert len(created) == 2 * WRITES_PER_SERVER
             assert sorted(seen) == sorted((document_id, 1) for document_id in created)
             assert len(set(seen)) == len(seen)
+            # Lookups are served from S3 alone: each server finds what the other wrote.
+            (found,) = get(slow, "/v1/documents", url="https://example.org/fast/3")["items"]
+            assert found["url"] == "https://example.org/fast/3"
+            every = get(fast, "/v1/documents", url="example.org", match="host")["items"]
+            assert sorted(item["id"] for item in every) == sorted(created)

@@ -8,29 +8,35 @@ record has another receipt time (service.finding.entries):
 - URL and external id: per document found, one GET of its record (what an item shows:
   url and title as asserted, the original), which must exist and have the receipt time
   and the URL or external id of the entry. Versions of a document are adjacent in the
-  index, newest first: the first that checks out is the item.
+  index, newest first: the first that checks out is the item. `exact` reads the URL
+  index; `prefix`, `host` and `domain` one or two listings of the host and subdomain
+  indexes (service.finding.hosts), merged newest first: entries a listing's filter
+  rules out by their key cost no GET.
 - similar: the four band listings, distances computed from the keys; one LIST of each
   candidate's versions confirms it and names its latest version.
 - changes: one HEAD per entry (service.finding.feed).
 
-A lookup reads at most `MAX_PAGES` listing pages per call; past them it answers what it
-found with a cursor to go on from.
+A lookup reads at most `MAX_PAGES` listing pages per call (all its listings together);
+past them it answers what it found with a cursor to go on from.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from service.archive import Archive
 from service.errors import BadParameter, IntegrityError, NotFound
 from service.finding import keys
-from service.finding.canonical import NotAUrl, canonical, canonical_of, matches, url_prefixes
+from service.finding.canonical import NotAUrl, canonical, exact_prefix, matches
 from service.finding.cursors import MAX_PAGES, decode_cursor, encode_cursor, list_after
-from service.finding.entries import DEFAULT_SETTLE_SECONDS, url_text
+from service.finding.entries import DEFAULT_SETTLE_SECONDS, source_url
 from service.finding.feed import read_changes
+from service.finding.hosts import Listing, listings
 from service.finding.model import Capture, Captures, Changes, Match, OriginalRef
+from service.storage.port import ObjectStore
 from service.timestamps import utc_now
 from service.types import NearDuplicate, Record
 
@@ -66,21 +72,19 @@ class Finder:
         cursor: str | None = None,
     ) -> Captures:
         """Captures of `url` (`match`: exact, prefix, host, domain), received between
-        `since` and `until` (inclusive), newest first (for prefix, host and domain: by
-        URL in SURT order, newest first for each URL, as the CDX server sorts them)."""
+        `since` and `until` (inclusive), newest first: `exact` from the URL index,
+        the others from the host and subdomain indexes (service.finding.hosts)."""
         try:
             asked = canonical(url)
         except NotAUrl as exc:
             raise BadParameter(f"url: {exc}", parameter="url") from None
-        prefixes = url_prefixes(asked, match)
 
         def wanted(record: Record) -> bool:
-            found = url_text(record)
-            return found is not None and matches(canonical_of(found), asked, match)
+            found = source_url(record)
+            return found is not None and matches(found, asked, match)
 
-        return await self._captures(
-            keys.URL, prefixes, wanted, since, until, limit, cursor, sorted_by_time=match == "exact"
-        )
+        plan = [Listing(exact_prefix(asked))] if match == "exact" else listings(asked, match)
+        return await self._captures(plan, wanted, since, until, limit, cursor)
 
     async def by_external_id(
         self,
@@ -94,78 +98,69 @@ class Finder:
         """Documents whose asserted external id is `external_id`, newest first."""
         prefix = f"{keys.EXTERNAL_ID}{keys.key_text(external_id)}{keys.END}"
         return await self._captures(
-            keys.EXTERNAL_ID,
-            [prefix],
+            [Listing(prefix)],
             lambda record: record.source.external_id == external_id,
             since,
             until,
             limit,
             cursor,
-            sorted_by_time=True,
         )
 
     async def _captures(
         self,
-        family: str,
-        prefixes: list[str],
+        plan: list[Listing],
         wanted: Callable[[Record], bool],
         since: datetime | None,
         until: datetime | None,
         limit: int,
         cursor: str | None,
-        *,
-        sorted_by_time: bool,
     ) -> Captures:
-        after = decode_cursor(cursor, "cursor", family) if cursor else ""
+        """The captures of the listings of `plan`, merged newest first. Every listing is
+        ordered by what follows its prefix (`<inverted received_at>/<id>/…`, a tail), so
+        one tail is a position in all of them, and a cursor is the first listing's prefix
+        and the tail to go on after."""
+        first = plan[0].prefix
+        resume = decode_cursor(cursor, "cursor", first).removeprefix(first) if cursor else ""
+        if until is not None:  # past the entries received later
+            resume = max(resume, f"{keys.inverted(until + timedelta(microseconds=1))}/~")
+        streams = [_Stream(listing, resume, since) for listing in plan]
         items: list[Capture] = []
         taken: set[str] = set()  # documents answered (a document's versions are adjacent)
         pages = 0
-        for prefix in prefixes:
-            start = after
-            if sorted_by_time and until is not None:  # past the entries received later
-                past = until + timedelta(microseconds=1)
-                start = max(start, f"{prefix}{keys.inverted(past)}/~")
-            while True:
-                if pages == MAX_PAGES:
-                    return Captures(items=items, next=encode_cursor(max(start, prefix)))
-                page = await self.store.list_page(
-                    prefix, start_after=list_after(start, prefix), limit=_PAGE
-                )
-                pages += 1
-                entries = [keys.parse_capture(family, key) for key in page]
-                exhausted = len(page) < _PAGE
-                if sorted_by_time and since is not None:
-                    newer = [entry for entry in entries if entry.received >= since]
-                    exhausted |= len(newer) < len(entries)  # the rest is older still
-                    entries = newer
-                entries = [
-                    entry
-                    for entry in entries
-                    if _within(entry.received, since, until) and _group(entry.key) not in taken
-                ]
-                resume = await self._first_of_each(entries, wanted, limit, items, taken)
-                if len(items) == limit:
-                    return Captures(items=items, next=encode_cursor(resume))
-                if exhausted:
-                    break
-                last = _group(page[-1])
-                start = f"{last}/~" if last in taken else page[-1]
-        return Captures(items=items, next=None)
+        while True:
+            empty = [stream for stream in streams if not stream.entries and not stream.done]
+            if pages and pages + len(empty) > MAX_PAGES:
+                return Captures(items=items, next=encode_cursor(first + resume))
+            await asyncio.gather(*(stream.read(self.store) for stream in empty))
+            pages += len(empty)
+            # Every entry up to the last one listed of each listing not read to its end:
+            bound = min((stream.last for stream in streams if not stream.done), default=None)
+            batch = sorted(
+                (entry for stream in streams for entry in stream.take(bound)),
+                key=lambda entry: entry[0],
+            )
+            entries = [(tail, entry) for tail, entry in batch if _group(tail) not in taken]
+            looked = await self._first_of_each(entries, wanted, limit, items, taken)
+            if len(items) == limit:
+                return Captures(items=items, next=encode_cursor(first + looked))
+            if bound is None:
+                return Captures(items=items, next=None)
+            resume = f"{_group(bound)}/~" if _group(bound) in taken else bound
 
     async def _first_of_each(
         self,
-        entries: list[keys.Capture],
+        entries: list[tuple[str, keys.Capture]],
         wanted: Callable[[Record], bool],
         limit: int,
         items: list[Capture],
         taken: set[str],
     ) -> str:
-        """Add to `items`, up to `limit`, each document of `entries` (in order) by its
-        first entry that checks out; return the key to resume after, past the last
-        document looked at."""
+        """Add to `items`, up to `limit`, each document of `entries` (tails and entries,
+        in order) by its first entry that checks out; return the tail to resume after,
+        past the last document looked at."""
         groups: dict[str, list[keys.Capture]] = {}
-        for entry in entries:
-            groups.setdefault(_group(entry.key), []).append(entry)
+        for tail, entry in entries:
+            groups.setdefault(_group(tail), []).append(entry)
         limiter = asyncio.Semaphore(_CONCURRENCY)
 
         async def first(group: list[keys.Capture]) -> Capture | None:
@@ -232,13 +227,45 @@ class Finder:
         return await read_changes(self.store, after, limit, self.clock() - self.settle)
 
 
-def _group(key: str) -> str:
-    """An entry's key without its version: the same for every version of a capture."""
-    return key.rpartition("/")[0]
+def _group(tail: str) -> str:
+    """An entry's `<inverted received_at>/<id>`: the same for every version of a capture."""
+    return "/".join(tail.split("/", 2)[:2])
 
 
-def _within(moment: datetime, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or moment >= since) and (until is None or moment <= until)
+class _Stream:
+    """One listing of a lookup, a page at a time, after the tail it was started at."""
+
+    def __init__(self, listing: Listing, tail: str, since: datetime | None) -> None:
+        self.listing = listing
+        self.since = since  # entries received before it end the listing
+        self.after = f"{listing.prefix}{tail}"  # the key to list after
+        self.last = tail  # the tail of the last key listed
+        self.entries: list[tuple[str, keys.Capture]] = []  # listed, not taken yet
+        self.done = False  # listed to its end
+
+    async def read(self, store: ObjectStore) -> None:
+        prefix = self.listing.prefix
+        page = await store.list_page(
+            prefix, start_after=list_after(self.after, prefix), limit=_PAGE
+        )
+        self.done = len(page) < _PAGE
+        if page:
+            self.after, self.last = page[-1], page[-1].removeprefix(prefix)
+        found = [(key.removeprefix(prefix), keys.parse_entry(key)) for key in page]
+        if self.since is not None:
+            newer = [entry for entry in found if entry[1].received >= self.since]
+            self.done |= len(newer) < len(found)  # the rest is older still
+            found = newer
+        keep = self.listing.keep
+        self.entries = [entry for entry in found if keep is None or keep(entry[1])]
+
+    def take(self, bound: str | None) -> list[tuple[str, keys.Capture]]:
+        """The entries listed up to the tail `bound` (all of them when None)."""
+        cut = len(self.entries)
+        if bound is not None:
+            cut = bisect.bisect_right([tail for tail, _ in self.entries], bound)
+        taken, self.entries = self.entries[:cut], self.entries[cut:]
+        return taken
 
 
 def _capture_of(record: Record, entry: keys.Capture) -> bool:

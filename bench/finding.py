@@ -190,7 +190,9 @@ async def _probes(store: Counted, texts: list[str]) -> list[Record]:
         )
         made.append(outcome.record)
 
-    await _bounded(range(PROBES), one, CONCURRENCY)
+    # 8 at once: a probe's 9 PUTs of entries (feed, URL, host, subdomain, external id,
+    # bands), 16 documents at once, are more than the adapter lets wait (Overloaded).
+    await _bounded(range(PROBES), one, CONCURRENCY // 2)
     return made
 
 

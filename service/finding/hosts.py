@@ -9,7 +9,7 @@ its host entry only. A host of 6 labels or more has no entries under its parents
 labels or more: a domain that deep is answered from its parent of 4 labels, filtered by
 the URL each entry carries.
 
-So each lookup reads one or two listings, each newest first (service.finding.lookups
+So each lookup reads one or two listings, each newest first (service.finding.captures
 merges two by key):
 
 - `host`: the host's entries, all of them (any port);

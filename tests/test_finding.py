@@ -259,10 +259,10 @@ async def test_similar_of_an_absent_or_malformed_id(client) -> None:
 async def test_a_lookup_that_reads_its_most_pages_goes_on_from_its_cursor(
     client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.finding import lookups
+    from service.finding import captures
 
-    monkeypatch.setattr(lookups, "_PAGE", 2)
-    monkeypatch.setattr(lookups, "MAX_PAGES", 1)
+    monkeypatch.setattr(captures, "_PAGE", 2)
+    monkeypatch.setattr(captures, "MAX_PAGES", 1)
     urls = [f"http://example.com/{name}" for name in "abcde"]
     ids = {(await post(client, f"Bounded {url}.", url=url))["id"] for url in urls}
     for match in ("host", "domain", "prefix"):

@@ -133,8 +133,7 @@ async def _entry_problem(store: ObjectStore, key: str) -> str | None:
         except ObjectNotFound:
             return _MISSING
         return None
-    family = keys.URL if key.startswith(keys.URL) else keys.EXTERNAL_ID
-    capture = keys.parse_capture(family, key)
+    capture = keys.parse_entry(key)  # URL, external id, host or subdomain
     record = await _record(store, capture.id, capture.version)
     if record is None:
         return _MISSING

@@ -133,13 +133,14 @@ async def stale_heads(
 
     async def rewrite(document_id: str) -> None:
         key = newest[document_id]
-        try:
-            data = await archive.store.get(key)
-            await archive.advance_head(document_id, ids.version_of(key), data)
-        except StorageUnavailable:
-            raise
-        except StorageError:  # a version that cannot be read: verify reports it
-            pass
+        async with limiter:
+            try:
+                data = await archive.store.get(key)
+                await archive.advance_head(document_id, ids.version_of(key), data)
+            except StorageUnavailable:
+                raise
+            except StorageError:  # a version that cannot be read: verify reports it
+                pass
 
     await asyncio.gather(*(rewrite(document_id) for document_id, _ in stale))
     return [StaleEntry(ids.latest_key(doc), why) for doc, why in stale]

@@ -17,6 +17,7 @@ from bench.measure import Phase
 from bench.normalizer import NormalizerResult
 from bench.procstat import Machine
 from bench.settings import Settings
+from bench.verdict import StorageCalls, Verdict
 
 OTHER_CPU_WARNING = 0.25  # of one core, averaged over the run
 WORKERS_TARGET = "vellum×2"  # phases of `vellum serve --workers 2`
@@ -73,6 +74,8 @@ class Results(msgspec.Struct, frozen=True, kw_only=True):
     hostile: list[HostileResult]
     bulk_import: ImportResult
     finding: FindingResult | None = None  # bench.finding: indexes and lookups
+    storage_calls: list[StorageCalls] = []  # Vellum's S3 calls per document, by phase
+    verdicts: list[Verdict] = []  # issue #15's targets (bench.verdict)
 
 
 def ratios(phases: list[Phase]) -> list[Ratio]:

@@ -157,7 +157,8 @@ async def test_entries_of_a_failed_write_are_skipped_removed_by_verify_and_retri
     with pytest.raises(StorageUnavailable):
         await ingest(ingestor, TEXT, **SOURCE)
     assert [key for key in await store.list_keys("records/")] == [
-        f"records/{twin.id}/000000001.json"
+        f"records/{twin.id}/000000001.json",
+        f"records/{twin.id}/latest.json",
     ]
     # the twin's, and the failed write's (feed, URL, host, external id, four bands)
     assert len(await store.list_keys("index/")) == 5 + 8

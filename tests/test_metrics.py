@@ -57,15 +57,16 @@ async def test_requests_documents_and_storage_calls_are_counted(client) -> None:
 
     # Ingest: original, index entries (the change feed and four simhash bands: no URL or
     # external id asserted) and record, twice (the second time all but the feed entry
-    # exist, and the existing original is read back before it is reused), then the
-    # duplicate's stored record is read and its feed entry deleted; the 404 lists the
-    # document's versions.
+    # exist, and the existing original is read back before it is reused), and the head
+    # once, then the duplicate's stored record is read and its feed entry deleted; the
+    # 404 finds no head, then lists the document's versions.
     operations = "vellum_storage_operations_total"
-    assert value(samples, operations, operation="put_if_absent", outcome="ok") == 2 * 7
+    assert value(samples, operations, operation="put_if_absent", outcome="ok") == 2 * 7 + 1
+    assert value(samples, operations, operation="get", outcome="not_found") == 1
     assert value(samples, operations, operation="delete", outcome="ok") == 1
     assert value(samples, operations, operation="get", outcome="ok") == 2
     assert value(samples, operations, operation="list_keys", outcome="ok") >= 1
-    assert value(samples, "vellum_storage_operation_duration_seconds_count", operation="get") == 2
+    assert value(samples, "vellum_storage_operation_duration_seconds_count", operation="get") == 3
 
     assert value(samples, "vellum_http_requests_in_flight") == 1  # the scrape itself
     assert ("vellum_http_requests_shed_total", frozenset()) in samples

@@ -14,6 +14,8 @@ from service.finding.canonical import NotAUrl, canonical
 from service.finding.entries import IndexWriter
 from service.ingest import rebuild_record
 from service.timestamps import utc_now
+from tests.test_heads import calls
+from tests.test_metrics import scrape
 
 
 async def post(client, text: str, **source: str) -> dict:  # type: ignore[no-untyped-def]
@@ -241,6 +243,22 @@ async def test_near_duplicates_are_named_on_arrival_and_by_similar(client) -> No
     assert other["id"] not in {item["id"] for item in items}
     exact = await client.get(f"/v1/documents/{first['id']}/similar", params={"max_distance": "0"})
     assert (await exact.json())["items"] == [item for item in items if item["distance"] == 0]
+
+
+async def test_many_copies_are_named_with_one_get_each_and_no_listing_of_versions(
+    client,
+) -> None:
+    """A wire story archived many times: the 201 of the next copy names every one, and
+    costs the four band listings plus one GET (of its head) per copy, not a listing of
+    each copy's versions."""
+    copies = [(await post(client, SYNDICATED, external_id=f"wire-{n}"))["id"] for n in range(12)]
+    before = calls(await scrape(client))
+    made = await post(client, SYNDICATED, external_id="wire-latest")
+    after = calls(await scrape(client))
+    assert sorted(near["id"] for near in made["near_duplicates"]) == sorted(copies)
+    spent = {op: after[op] - before.get(op, 0.0) for op in after if after[op] != before.get(op)}
+    assert spent["list_keys"] == 4  # the bands; the versions of no copy
+    assert spent["get"] == len(copies) + 1  # and the shared original, checked after its 412
 
 
 @pytest.mark.parametrize("value", ["4", "-1", "x", "1.5"])

@@ -109,8 +109,9 @@ async def _first_of_each(
     return resume
 
 
-async def readable(archive: Archive, document_id: str, version: int) -> Record | None:
-    """The record, or None when it does not exist or fails its digest."""
+async def readable(archive: Archive, document_id: str, version: int | None = None) -> Record | None:
+    """The record (the latest when `version` is None), or None when it does not exist or
+    fails its digest."""
     try:
         return await archive.record(document_id, version)
     except (NotFound, IntegrityError):

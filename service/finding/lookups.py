@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from service.archive import Archive
-from service.errors import BadParameter, NotFound
+from service.errors import BadParameter
 from service.finding import keys
 from service.finding.canonical import NotAUrl, canonical, exact_prefix, matches
 from service.finding.captures import read_captures, readable
@@ -41,6 +41,7 @@ from service.timestamps import utc_now
 from service.types import NearDuplicate, Record
 
 T = TypeVar("T")
+CONFIRMING = 8  # near-duplicate candidates read at once: one request, a few S3 slots
 
 
 def distance(a: str, b: str) -> int:
@@ -134,26 +135,24 @@ class Finder:
         bands = await asyncio.gather(
             *(self.store.list_keys(keys.band_prefix(b, simhash)) for b in range(keys.BANDS))
         )
-        seen: dict[str, dict[int, str]] = {}
-        for key in (key for listing in bands for key in listing):
-            band = keys.parse_band(key)
-            if band.id != record.id and distance(band.simhash, simhash) <= max_distance:
-                seen.setdefault(band.id, {})[band.version] = band.simhash
+        candidates = {
+            band.id
+            for band in (keys.parse_band(key) for listing in bands for key in listing)
+            if band.id != record.id and distance(band.simhash, simhash) <= max_distance
+        }
+        taking = asyncio.Semaphore(CONFIRMING)
 
         async def confirmed(candidate: str) -> NearDuplicate | None:
-            try:
-                latest = (await self.archive.versions(candidate))[-1]
-            except NotFound:
-                return None  # entries of a write that never published its record
-            found = seen[candidate].get(latest)
-            if found is None:
-                current = await readable(self.archive, candidate, latest)
-                found = current.fingerprints.simhash if current is not None else None
-            if found is None or distance(found, simhash) > max_distance:
+            """The candidate as its latest version stands (one GET of its head): an entry
+            may be of an older version, or of a write that never published its record."""
+            async with taking:
+                current = await readable(self.archive, candidate)
+            if current is None:
                 return None
-            return NearDuplicate(id=candidate, distance=distance(found, simhash))
+            found = distance(current.fingerprints.simhash, simhash)
+            return None if found > max_distance else NearDuplicate(id=candidate, distance=found)
 
-        results = await asyncio.gather(*(confirmed(candidate) for candidate in sorted(seen)))
+        results = await asyncio.gather(*(confirmed(candidate) for candidate in candidates))
         return sorted((r for r in results if r is not None), key=lambda r: (r.distance, r.id))
 
     async def changes(self, after: str | None = None, limit: int = 100) -> Changes:

@@ -21,7 +21,7 @@ from service.media import resolve_charset
 from service.storage.memory import MemoryStore
 from service.storage.s3 import S3Settings
 from service.submission import from_text_body
-from service.types import record_decoder
+from service.types import Record, record_decoder
 from tests.servers import run_vellum, s3_environment
 from tests.test_faults import FailingRecordWrites
 
@@ -192,8 +192,11 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     await archive.put_record(old)
     old_bytes = (await archive.stored_record(old.id, 1)).data
 
-    first = await reprocess(archive, Analyzer(0), document_ids(store))
-    assert first.written == [old.id]
+    handled: list[tuple[str, str]] = []
+    first = await reprocess(
+        archive, Analyzer(0), document_ids(store), on_document=lambda *done: handled.append(done)
+    )
+    assert (first.written, handled) == (1, [(old.id, "written")])
     assert await archive.versions(old.id) == [1, 2]
     assert (await archive.stored_record(old.id, 1)).data == old_bytes  # untouched
     new = await archive.record(old.id)
@@ -204,7 +207,7 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     assert new.text == old.text
 
     again = await reprocess(archive, Analyzer(0), [old.id])
-    assert (again.written, again.current) == ([], [old.id])
+    assert (again.written, again.current) == (0, 1)
     assert await archive.versions(old.id) == [1, 2]
 
 
@@ -230,9 +233,13 @@ async def test_reprocess_reports_a_bad_document_and_goes_on() -> None:
         old_ids.append(old.id)
         if n == 1:
             store.damage(old.original.key, b"Rotten bytes.")
-    report = await reprocess(archive, Analyzer(0), old_ids, concurrency=1)
+    handled: dict[str, str] = {}
+    report = await reprocess(
+        archive, Analyzer(0), old_ids, concurrency=1, on_document=handled.__setitem__
+    )
     rotten = old_ids[1]
-    assert report.written == sorted(old_ids[0:1] + old_ids[2:3])
+    assert report.written == 2
+    assert handled == {old_ids[0]: "written", rotten: "failed", old_ids[2]: "written"}
     assert [(failure.id, failure.problem.split(":")[0]) for failure in report.failed] == [
         (rotten, "integrity-error")
     ]
@@ -283,6 +290,37 @@ async def test_reprocess_all_reads_the_listing_as_it_goes(monkeypatch) -> None: 
             await ingestor.ingest(submission, Arrival(channel="http"))
         store.events.clear()
         report = await reprocess(Archive(store), analyzer, document_ids(store), concurrency=1)
-    assert len(report.current) == 6
+    assert report.current == 6
     assert store.events.count("page") == 3
     assert store.events.index("record") < len(store.events) - 1 - store.events[::-1].index("page")
+
+
+class EveryIdCurrent(Archive):
+    """An archive in which any id names one document, already made by this normalizer."""
+
+    def __init__(self, store: MemoryStore, latest: Record) -> None:
+        super().__init__(store)
+        self.latest = latest
+
+    async def record(self, document_id: str, version: int | None = None) -> Record:
+        return self.latest
+
+
+async def test_a_reprocess_report_keeps_counts_not_ids() -> None:
+    """`reprocess` kept the id of every document it handled until its end (printed then):
+    its memory grew with the archive. Now the report holds counts, and the failed only."""
+    store = MemoryStore()
+    async with Analyzer(0) as analyzer:
+        submission = from_text_body(b"One document.", resolve_charset("utf-8"))
+        made = await Ingestor(Archive(store), analyzer).ingest(submission, Arrival(channel="http"))
+        latest = made.record
+        handled = 0
+
+        def count(document_id: str, outcome: str) -> None:
+            nonlocal handled
+            handled += 1
+
+        ids_ = (f"{n:064x}" for n in range(10_000))
+        report = await reprocess(EveryIdCurrent(store, latest), analyzer, ids_, on_document=count)
+    assert (report.written, report.current, report.failed, handled) == (0, 10_000, [], 10_000)
+    assert len(msgspec.json.encode(report)) < 100  # before: 10,000 ids of 64 characters

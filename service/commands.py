@@ -202,11 +202,9 @@ async def run_reindex(config: Config) -> int:
     """Exit status 1 when a record could not be read (`vellum verify` says why)."""
     async with open_services(config, analysis_processes=0) as services:
         with CountProgress("reindex", "records") as bar:
+            bar.start(None)  # the versions are counted as the listing is read
             report = await reindex(
-                services.indexes,
-                concurrency=config.import_concurrency,
-                on_total=bar.start,
-                progress=bar.advance,
+                services.indexes, concurrency=config.import_concurrency, progress=bar.advance
             )
     for key in report.unreadable:
         print(f"unreadable: {key}")

@@ -14,6 +14,8 @@ from service import ids
 from service.analysis import Analyzer
 from service.archive import Archive
 from service.errors import StorageError
+from service.finding.entries import IndexWriter
+from service.finding.maintenance import reindex
 from service.ingest import Arrival, Ingestor
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
@@ -272,6 +274,12 @@ class CountingPages(MemoryStore):
             self.events.append("page")
             yield page
 
+    async def list_page(
+        self, prefix: str, *, start_after: str = "", limit: int = 1000
+    ) -> list[str]:
+        self.events.append("key page")
+        return await super().list_page(prefix, start_after=start_after, limit=limit)
+
     async def get(self, key: str) -> bytes:
         if key.startswith("records/"):
             self.events.append("record")
@@ -324,3 +332,25 @@ async def test_a_reprocess_report_keeps_counts_not_ids() -> None:
         report = await reprocess(EveryIdCurrent(store, latest), analyzer, ids_, on_document=count)
     assert (report.written, report.current, report.failed, handled) == (0, 10_000, [], 10_000)
     assert len(msgspec.json.encode(report)) < 100  # before: 10,000 ids of 64 characters
+
+
+async def test_reindex_reads_the_listing_as_it_goes_and_skips_other_keys(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`reindex` listed every key under records/ and started a task per record version
+    before indexing any; now it takes them a listing page at a time. A key under records/
+    that is no version (a document's `latest.json`) is not read as one."""
+    monkeypatch.setattr("service.storage.memory.PAGE_KEYS", 2)
+    store = CountingPages()
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(Archive(store), analyzer)
+        for n in range(5):
+            submission = from_text_body(f"Document {n}.".encode(), resolve_charset("utf-8"))
+            made = await ingestor.ingest(submission, Arrival(channel="http"))
+    other = f"records/{made.record.id}/latest.json"
+    await store.put_if_absent(other, b"{}", sha256=hashlib.sha256(b"{}").digest(), content_type="x")
+    store.events.clear()
+    report = await reindex(IndexWriter(Archive(store)), concurrency=1)
+    assert (report.records, report.created, report.unreadable) == (5, 0, [])
+    pages = [n for n, event in enumerate(store.events) if event == "key page"]
+    assert len(pages) >= 3  # 6 keys, 2 a page
+    assert store.events.index("record") < pages[-1]
+    assert store.events.count("record") == 5  # latest.json unread

@@ -3,7 +3,9 @@
 `reindex` writes every entry of every record version (the same `entry_keys` as the write
 protocol, each a conditional create), so a run after any other run, or over an archive
 indexed already, creates only what is missing. A record written before the change feed
-had `began_at` gets its feed entry at its `received_at`.
+had `began_at` gets its feed entry at its `received_at`. It reads the versions' keys from
+the listing a page at a time, with `concurrency` takers (no listing of every key, no task
+per version), and skips other keys under `records/` (only `<9 digits>.json` is a version).
 
 `stale_entries` finds the entries whose record does not exist, or is another write's (a
 duplicate's receipt time, another SHA-256), and removes them. An entry whose record is
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
 
@@ -25,8 +28,11 @@ from service import ids
 from service.errors import IntegrityError, ObjectNotFound
 from service.finding import keys
 from service.finding.entries import DEFAULT_SETTLE_SECONDS, IndexWriter, entry_keys
+from service.jobs.takers import each
 from service.storage.port import ObjectStore
 from service.types import Record, record_decoder
+
+_VERSION_NAME = re.compile(r"[0-9]{9}\.json")  # a record version's name (service.ids)
 
 
 class ReindexReport(msgspec.Struct, frozen=True):
@@ -44,39 +50,40 @@ async def reindex(
     writer: IndexWriter,
     *,
     concurrency: int = 8,
-    on_total: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReindexReport:
-    """Every entry of every record version; `on_total` is told how many versions there
-    are, `progress` how many are done."""
+    """Every entry of every record version; `progress` is told how many are done."""
     store = writer.store
-    record_keys = [key for key in await store.list_keys("records/") if key.endswith(".json")]
-    if on_total is not None:
-        on_total(len(record_keys))
-    limiter = asyncio.Semaphore(concurrency)
     created = 0
     unreadable: list[str] = []
     done = 0
 
     async def index(key: str) -> None:
         nonlocal created, done
-        async with limiter:
-            try:
-                data = await store.get(key)
-                record = record_decoder.decode(data)
-            except (IntegrityError, ObjectNotFound, msgspec.DecodeError):
-                unreadable.append(key)
-            else:
-                made = await writer.put_entries(
-                    entry_keys(record, hashlib.sha256(data).hexdigest())
-                )
-                created += sum(made)
+        try:
+            data = await store.get(key)
+            record = record_decoder.decode(data)
+        except (IntegrityError, ObjectNotFound, msgspec.DecodeError):
+            unreadable.append(key)
+        else:
+            made = await writer.put_entries(entry_keys(record, hashlib.sha256(data).hexdigest()))
+            created += sum(made)
         done += 1
         if progress is not None:
             progress(done)
 
-    await asyncio.gather(*(index(key) for key in record_keys))
-    return ReindexReport(records=len(record_keys), created=created, unreadable=sorted(unreadable))
+    await each(record_version_keys(store), index, concurrency)
+    return ReindexReport(records=done, created=created, unreadable=sorted(unreadable))
+
+
+async def record_version_keys(store: ObjectStore) -> AsyncIterator[str]:
+    """The key of every record version, in order, read a listing page at a time."""
+    after = ""
+    while page := await store.list_page("records/", start_after=after):
+        for key in page:
+            if _VERSION_NAME.fullmatch(key.rpartition("/")[2]):
+                yield key
+        after = page[-1]
 
 
 async def stale_entries(

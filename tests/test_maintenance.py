@@ -10,10 +10,13 @@ from pathlib import Path
 import boto3
 import msgspec
 
+import service.storage.memory
 from service import ids
 from service.analysis import Analyzer
 from service.archive import Archive
 from service.errors import StorageError
+from service.finding.entries import IndexWriter
+from service.finding.maintenance import marked_version_keys, reindex
 from service.ingest import Arrival, Ingestor
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
@@ -21,7 +24,7 @@ from service.media import resolve_charset
 from service.storage.memory import MemoryStore
 from service.storage.s3 import S3Settings
 from service.submission import from_text_body
-from service.types import record_decoder
+from service.types import Record, record_decoder
 from tests.servers import run_vellum, s3_environment
 from tests.test_faults import FailingRecordWrites
 
@@ -61,15 +64,17 @@ async def post(client, text: str) -> dict[str, object]:  # type: ignore[no-untyp
 
 class StoredWhileListing(MemoryStore):
     """An archive that a document reaches while verify runs: stored (original, then
-    record, as ingest does) right after verify's first listing."""
+    record, as ingest does) right after verify's first listing (of the records) ends."""
 
     def __init__(self) -> None:
         super().__init__()
         self.arrival: Callable[[], Awaitable[object]] | None = None
 
-    async def list_keys(self, prefix: str) -> list[str]:
-        keys = await super().list_keys(prefix)
-        if self.arrival is not None:
+    async def list_page(
+        self, prefix: str, *, start_after: str = "", limit: int = 1000
+    ) -> list[str]:
+        keys = await super().list_page(prefix, start_after=start_after, limit=limit)
+        if not keys and self.arrival is not None:
             arrival, self.arrival = self.arrival, None
             await arrival()
         return keys
@@ -194,8 +199,11 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     await archive.put_record(old)
     old_bytes = (await archive.stored_record(old.id, 1)).data
 
-    first = await reprocess(archive, Analyzer(0), document_ids(store))
-    assert first.written == [old.id]
+    handled: list[tuple[str, str]] = []
+    first = await reprocess(
+        archive, Analyzer(0), document_ids(store), on_document=lambda *done: handled.append(done)
+    )
+    assert (first.written, handled) == (1, [(old.id, "written")])
     assert await archive.versions(old.id) == [1, 2]
     assert (await archive.stored_record(old.id, 1)).data == old_bytes  # untouched
     new = await archive.record(old.id)
@@ -206,7 +214,7 @@ async def test_reprocess_adds_a_version_and_keeps_the_old(store) -> None:
     assert new.text == old.text
 
     again = await reprocess(archive, Analyzer(0), [old.id])
-    assert (again.written, again.current) == ([], [old.id])
+    assert (again.written, again.current) == (0, 1)
     assert await archive.versions(old.id) == [1, 2]
 
 
@@ -232,9 +240,13 @@ async def test_reprocess_reports_a_bad_document_and_goes_on() -> None:
         old_ids.append(old.id)
         if n == 1:
             store.damage(old.original.key, b"Rotten bytes.")
-    report = await reprocess(archive, Analyzer(0), old_ids, concurrency=1)
+    handled: dict[str, str] = {}
+    report = await reprocess(
+        archive, Analyzer(0), old_ids, concurrency=1, on_document=handled.__setitem__
+    )
     rotten = old_ids[1]
-    assert report.written == sorted(old_ids[0:1] + old_ids[2:3])
+    assert report.written == 2
+    assert handled == {old_ids[0]: "written", rotten: "failed", old_ids[2]: "written"}
     assert [(failure.id, failure.problem.split(":")[0]) for failure in report.failed] == [
         (rotten, "integrity-error")
     ]
@@ -274,6 +286,12 @@ class CountingPages(MemoryStore):
             self.events.append("page")
             yield page
 
+    async def list_page(
+        self, prefix: str, *, start_after: str = "", limit: int = 1000
+    ) -> list[str]:
+        self.events.append("key page")
+        return await super().list_page(prefix, start_after=start_after, limit=limit)
+
     async def get(self, key: str) -> bytes:
         if key.startswith("records/"):
             self.events.append("record")
@@ -292,6 +310,125 @@ async def test_reprocess_all_reads_the_listing_as_it_goes(monkeypatch) -> None: 
             await ingestor.ingest(submission, Arrival(channel="http"))
         store.events.clear()
         report = await reprocess(Archive(store), analyzer, document_ids(store), concurrency=1)
-    assert len(report.current) == 6
+    assert report.current == 6
     assert store.events.count("page") == 3
     assert store.events.index("record") < len(store.events) - 1 - store.events[::-1].index("page")
+
+
+class EveryIdCurrent(Archive):
+    """An archive in which any id names one document, already made by this normalizer."""
+
+    def __init__(self, store: MemoryStore, latest: Record) -> None:
+        super().__init__(store)
+        self.latest = latest
+
+    async def record(self, document_id: str, version: int | None = None) -> Record:
+        return self.latest
+
+
+async def test_a_reprocess_report_keeps_counts_not_ids() -> None:
+    """`reprocess` kept the id of every document it handled until its end (printed then):
+    its memory grew with the archive. Now the report holds counts, and the failed only."""
+    store = MemoryStore()
+    async with Analyzer(0) as analyzer:
+        submission = from_text_body(b"One document.", resolve_charset("utf-8"))
+        made = await Ingestor(Archive(store), analyzer).ingest(submission, Arrival(channel="http"))
+        latest = made.record
+        handled = 0
+
+        def count(document_id: str, outcome: str) -> None:
+            nonlocal handled
+            handled += 1
+
+        ids_ = (f"{n:064x}" for n in range(10_000))
+        report = await reprocess(EveryIdCurrent(store, latest), analyzer, ids_, on_document=count)
+    assert (report.written, report.current, report.failed, handled) == (0, 10_000, [], 10_000)
+    assert len(msgspec.json.encode(report)) < 100  # before: 10,000 ids of 64 characters
+
+
+async def test_reindex_reads_the_listing_as_it_goes_and_skips_other_keys(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`reindex` listed every key under records/ and started a task per record version
+    before indexing any; now it takes them a listing page at a time. A key under records/
+    that is no version (a document's `latest.json`) is not read as one."""
+    monkeypatch.setattr("service.storage.memory.PAGE_KEYS", 2)
+    store = CountingPages()
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(Archive(store), analyzer)
+        for n in range(5):
+            submission = from_text_body(f"Document {n}.".encode(), resolve_charset("utf-8"))
+            made = await ingestor.ingest(submission, Arrival(channel="http"))
+    other = f"records/{made.record.id}/latest.json"
+    await store.put_if_absent(other, b"{}", sha256=hashlib.sha256(b"{}").digest(), content_type="x")
+    store.events.clear()
+    report = await reindex(IndexWriter(Archive(store)), concurrency=1)
+    assert (report.records, report.created, report.unreadable) == (5, 0, [])
+    pages = [n for n, event in enumerate(store.events) if event == "key page"]
+    assert len(pages) >= 3  # 6 keys, 2 a page
+    assert store.events.index("record") < pages[-1]
+    assert store.events.count("record") == 5  # latest.json unread
+
+
+async def test_verify_reads_the_listings_as_it_goes_and_skips_other_keys(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`verify` listed every record and original key before checking any (millions of keys
+    in memory); now it checks them as the listing pages come, remembering what it must on
+    disk, and still finds what is wrong. A key under records/ that is no version (a
+    document's `latest.json`) is not checked as a record."""
+    monkeypatch.setattr("service.storage.memory.PAGE_KEYS", 2)
+    store = CountingPages()
+    archive = Archive(store)
+    made = []
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(archive, analyzer)
+        for n in range(6):
+            submission = from_text_body(f"Document {n}.".encode(), resolve_charset("utf-8"))
+            made.append((await ingestor.ingest(submission, Arrival(channel="http"))).record)
+    other = f"records/{made[0].id}/latest.json"
+    await store.put_if_absent(other, b"{}", sha256=hashlib.sha256(b"{}").digest(), content_type="x")
+    lost, rotten, orphan = made[1].original.key, ids.record_key(made[2].id, 1), made[3]
+    await store.delete(lost)
+    store.damage(rotten, b"rotten")
+    await store.delete(ids.record_key(orphan.id, 1))
+    store.events.clear()
+    report = await verify(store, settle_seconds=0.01)
+    found = {
+        (finding.kind, finding.key) for finding in report.findings if finding.kind != "stale-index"
+    }
+    assert found == {
+        ("missing", lost),
+        ("corrupt", rotten),
+        ("unreferenced", made[2].original.key),  # what the rotten record names is not known
+        ("unreferenced", orphan.original.key),
+    }
+    assert (report.records, report.originals) == (5, 5)
+    pages = [n for n, event in enumerate(store.events) if event == "key page"]
+    assert store.events.index("record") < pages[-1]  # checked while the listing went on
+
+
+async def test_each_documents_newest_version_is_told_across_listing_pages(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """reindex and verify move heads from a streamed listing: a version is its document's
+    newest when the next version key is another document's, also across a page break."""
+
+    monkeypatch.setattr(service.storage.memory, "PAGE_KEYS", 2)
+    store = MemoryStore()
+    made = [
+        ids.record_key("a" * 32, 1),
+        ids.record_key("a" * 32, 2),
+        ids.latest_key("a" * 32),
+        ids.record_key("b" * 32, 1),
+        ids.record_key("c" * 32, 1),
+        ids.record_key("c" * 32, 2),
+        ids.record_key("c" * 32, 3),
+    ]
+    for key in made:
+        await store.put_if_absent(
+            key, b"{}", sha256=hashlib.sha256(b"{}").digest(), content_type="application/json"
+        )
+    marked = [item async for item in marked_version_keys(store)]
+    assert marked == [
+        (ids.record_key("a" * 32, 1), False),
+        (ids.record_key("a" * 32, 2), True),
+        (ids.record_key("b" * 32, 1), True),
+        (ids.record_key("c" * 32, 1), False),
+        (ids.record_key("c" * 32, 2), False),
+        (ids.record_key("c" * 32, 3), True),
+    ]

@@ -5,7 +5,9 @@ protocol, each a conditional create), so a run after any other run, or over an a
 indexed already, creates only what is missing. A record written before the change feed
 had `began_at` gets its feed entry at its `received_at`. It also moves each document's
 head (`records/<id>/latest.json`, service.archive) to its newest version where it is
-missing or behind.
+missing or behind. It reads the versions' keys from the listing a page at a time, with
+`concurrency` takers (no listing of every key, no task per version), and skips other keys
+under `records/` (only `<9 digits>.json` is a version, `ids.is_version_key`).
 
 `stale_entries` finds the entries whose record does not exist, or is another write's (a
 duplicate's receipt time, another SHA-256), and removes them. An entry whose record is
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
 
@@ -33,6 +35,7 @@ from service.archive import Archive
 from service.errors import IntegrityError, ObjectNotFound, StorageError, StorageUnavailable
 from service.finding import keys
 from service.finding.entries import DEFAULT_SETTLE_SECONDS, IndexWriter, entry_keys
+from service.jobs.takers import each
 from service.storage.port import ObjectStore
 from service.types import Record, record_decoder
 
@@ -53,54 +56,63 @@ async def reindex(
     writer: IndexWriter,
     *,
     concurrency: int = 8,
-    on_total: Callable[[int], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReindexReport:
-    """Every entry of every record version; `on_total` is told how many versions there
-    are, `progress` how many are done."""
-    store = writer.store
-    record_keys = await version_keys(store)
-    newest = set(_newest_versions(record_keys).values())
-    if on_total is not None:
-        on_total(len(record_keys))
-    limiter = asyncio.Semaphore(concurrency)
-    created = heads = 0
+    """Every entry of every record version; `progress` is told how many are done."""
+    created = heads = done = 0
     unreadable: list[str] = []
-    done = 0
 
-    async def index(key: str) -> None:
+    async def index(version: tuple[str, bool]) -> None:
         nonlocal created, heads, done
-        async with limiter:
-            try:
-                data = await store.get(key)
-                record = record_decoder.decode(data)
-            except (IntegrityError, ObjectNotFound, msgspec.DecodeError):
-                unreadable.append(key)
-            else:
-                made = await writer.put_entries(
-                    entry_keys(record, hashlib.sha256(data).hexdigest())
-                )
-                created += sum(made)
-                if key in newest:
-                    heads += await writer.archive.advance_head(record.id, record.version, data)
+        key, newest = version
+        try:
+            data = await writer.store.get(key)
+            record = record_decoder.decode(data)
+        except (IntegrityError, ObjectNotFound, msgspec.DecodeError):
+            unreadable.append(key)
+        else:
+            made = await writer.put_entries(entry_keys(record, hashlib.sha256(data).hexdigest()))
+            created += sum(made)
+            if newest:
+                heads += await writer.archive.advance_head(record.id, record.version, data)
         done += 1
         if progress is not None:
             progress(done)
 
-    await asyncio.gather(*(index(key) for key in record_keys))
-    return ReindexReport(
-        records=len(record_keys), created=created, unreadable=sorted(unreadable), heads=heads
-    )
+    await each(marked_version_keys(writer.store), index, concurrency)
+    return ReindexReport(records=done, created=created, unreadable=sorted(unreadable), heads=heads)
 
 
-async def version_keys(store: ObjectStore) -> list[str]:
-    """The key of every record version (no heads), in order."""
-    return [key for key in await store.list_keys("records/") if ids.is_version_key(key)]
+async def record_version_keys(store: ObjectStore) -> AsyncIterator[str]:
+    """The key of every record version (no heads), in order, a listing page at a time."""
+    async for key in listing(store, "records/"):
+        if ids.is_version_key(key):
+            yield key
 
 
-def _newest_versions(record_keys: list[str]) -> dict[str, str]:
-    """Each document's newest version key, from version keys in order."""
-    return {key.split("/")[1]: key for key in record_keys}
+async def marked_version_keys(store: ObjectStore) -> AsyncIterator[tuple[str, bool]]:
+    """`record_version_keys`, each with whether it is its document's newest version (a
+    document's versions are listed together, oldest first: the next key tells)."""
+    previous: str | None = None
+    async for key in record_version_keys(store):
+        if previous is not None:
+            yield previous, _document(previous) != _document(key)
+        previous = key
+    if previous is not None:
+        yield previous, True
+
+
+async def listing(store: ObjectStore, prefix: str) -> AsyncIterator[str]:
+    """Every key under `prefix`, in order, read a page at a time (never all at once)."""
+    after = ""
+    while page := await store.list_page(prefix, start_after=after):
+        for key in page:
+            yield key
+        after = page[-1]
+
+
+def _document(version_key: str) -> str:
+    return version_key.split("/")[1]
 
 
 async def stale_heads(
@@ -110,40 +122,45 @@ async def stale_heads(
     concurrency: int = 8,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> list[StaleEntry]:
-    """The heads missing or not holding their newest version, rewritten from it."""
-    limiter = asyncio.Semaphore(concurrency)
+    """The heads missing or not holding their newest version, rewritten from it. Only
+    the suspects are kept while the listing streams."""
     listed_at = time.monotonic()
-    newest = _newest_versions(await version_keys(archive.store))
+    suspects: list[str] = []  # newest version keys whose head looked wrong
 
-    async def problem(document_id: str) -> str | None:
-        async with limiter:
-            try:
-                return await _head_problem(archive, newest[document_id])
-            except StorageUnavailable:
-                raise
-            except StorageError as error:  # its version's check reports it, if need be
-                return f"unreadable ({error.slug}: {error.detail})"
+    async def problem(newest_key: str) -> str | None:
+        try:
+            return await _head_problem(archive, newest_key)
+        except StorageUnavailable:
+            raise
+        except StorageError as error:  # its version's check reports it, if need be
+            return f"unreadable ({error.slug}: {error.detail})"
 
-    found = await asyncio.gather(*(problem(document_id) for document_id in newest))
-    suspects = [document_id for document_id, why in zip(newest, found, strict=True) if why]
+    async def first_look(version: tuple[str, bool]) -> None:
+        key, newest = version
+        if newest and await problem(key) is not None:
+            suspects.append(key)
+
+    await each(marked_version_keys(archive.store), first_look, concurrency)
     if suspects:  # a write in flight has moved its head by then
         await sleep(max(0.0, settle_seconds - (time.monotonic() - listed_at)))
-    again = await asyncio.gather(*(problem(document_id) for document_id in suspects))
-    stale = [(doc, why) for doc, why in zip(suspects, again, strict=True) if why is not None]
+    stale: list[StaleEntry] = []
 
-    async def rewrite(document_id: str) -> None:
-        key = newest[document_id]
-        async with limiter:
-            try:
-                data = await archive.store.get(key)
-                await archive.advance_head(document_id, ids.version_of(key), data)
-            except StorageUnavailable:
-                raise
-            except StorageError:  # a version that cannot be read: verify reports it
-                pass
+    async def second_look(key: str) -> None:
+        why = await problem(key)
+        if why is None:
+            return
+        document_id = _document(key)
+        stale.append(StaleEntry(ids.latest_key(document_id), why))
+        try:
+            data = await archive.store.get(key)
+            await archive.advance_head(document_id, ids.version_of(key), data)
+        except StorageUnavailable:
+            raise
+        except StorageError:  # a version that cannot be read: verify reports it
+            pass
 
-    await asyncio.gather(*(rewrite(document_id) for document_id, _ in stale))
-    return [StaleEntry(ids.latest_key(doc), why) for doc, why in stale]
+    await each(sorted(suspects), second_look, concurrency)
+    return sorted(stale, key=lambda entry: entry.key)
 
 
 async def _head_problem(archive: Archive, newest_key: str) -> str | None:

@@ -57,9 +57,11 @@ Outcome = Literal["written", "skipped", "failed"]
 
 
 class ExportReport(msgspec.Struct, frozen=True):
-    written: list[str]  # ids whose bag this export made
-    skipped: list[str]  # ids whose bag existed already
-    failed: list[Failure]  # ids that could not be bagged, with why (no bag left for them)
+    """Counts, and the failed documents only (`on_bag` hears of each as it is done)."""
+
+    written: int  # bags this export made
+    skipped: int  # documents whose bag existed already
+    failed: list[Failure]  # documents that could not be bagged, with why (no bag left)
 
 
 class _Bag(msgspec.Struct, frozen=True):
@@ -83,8 +85,7 @@ async def export_bags(
         await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
     except OSError as exc:
         raise VellumError(f"cannot create the export directory {target}: {exc}") from exc
-    done: dict[Outcome, list[str]] = {"written": [], "skipped": []}
-
+    done: dict[Outcome, int] = {"written": 0, "skipped": 0, "failed": 0}
     failed: list[Failure] = []
 
     async def one(document_id: str) -> None:
@@ -98,15 +99,14 @@ async def export_bags(
         except VellumError as error:
             failed.append(Failure(document_id, f"{error.slug}: {error.detail}"))
             outcome = "failed"
-        if outcome != "failed":
-            done[outcome].append(document_id)
+        done[outcome] += 1
         if on_bag is not None:
             on_bag(document_id, outcome)
 
     await each(document_ids, one, concurrency)
     return ExportReport(
-        written=sorted(done["written"]),
-        skipped=sorted(done["skipped"]),
+        written=done["written"],
+        skipped=done["skipped"],
         failed=sorted(failed, key=lambda failure: failure.id),
     )
 

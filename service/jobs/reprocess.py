@@ -10,12 +10,15 @@ A document that cannot be reprocessed (its original missing or rotten, its recor
 unreadable, its text refused by the analysis) is reported with why, and the others go on;
 only storage going away stops the run. `concurrency` documents are in hand at once, taken
 in turn from `ids` (a list, or `document_ids`, which reads the listing a page at a time),
-so the run holds no task per document and no listing of every id.
+so the run holds no task per document and no listing of every id; its report counts the
+documents handled and keeps only the failed ones (`on_document` hears of each as it is
+done), so its memory does not grow with the archive.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import Literal
 
 import msgspec
 
@@ -37,9 +40,12 @@ class Failure(msgspec.Struct, frozen=True):
 
 
 class ReprocessReport(msgspec.Struct, frozen=True):
-    written: list[str]  # ids that got a new version
-    current: list[str]  # ids whose latest version is already this normalizer's
-    failed: list[Failure]  # ids that could not be reprocessed, with why
+    written: int  # documents that got a new version
+    current: int  # documents whose latest version is already this normalizer's
+    failed: list[Failure]  # documents that could not be reprocessed, with why
+
+
+Outcome = Literal["written", "current", "failed"]
 
 
 async def document_ids(store: BulkStore) -> AsyncIterator[str]:
@@ -57,39 +63,40 @@ async def reprocess(
     concurrency: int = 8,
     progress: Callable[[int], None] | None = None,
     indexes: IndexWriter | None = None,
+    on_document: Callable[[str, Outcome], None] | None = None,
 ) -> ReprocessReport:
     writer = indexes or IndexWriter(archive)
-    written: list[str] = []
-    current: list[str] = []
+    done: dict[Outcome, int] = {"written": 0, "current": 0, "failed": 0}
     failed: list[Failure] = []
 
     async def attempt(document_id: str) -> None:
+        outcome: Outcome
         try:
-            await reprocess_one(document_id)
+            outcome = await reprocess_one(document_id)
         except StorageUnavailable:
             raise
         except VellumError as error:
             failed.append(Failure(document_id, f"{error.slug}: {error.detail}"))
+            outcome = "failed"
+        done[outcome] += 1
+        if on_document is not None:
+            on_document(document_id, outcome)
         if progress is not None:
-            progress(len(written) + len(current) + len(failed))
+            progress(sum(done.values()))
 
-    async def reprocess_one(document_id: str) -> None:
+    async def reprocess_one(document_id: str) -> Outcome:
         latest = await archive.record(document_id)
         if latest.provenance.normalizer_version == NORMALIZER_VERSION:
-            current.append(document_id)
-            return
+            return "current"
         original = await archive.original(latest)
         decoded = media.decode(original, media.resolve_charset(latest.original.charset))
         analysis = await analyzer.analyze(decoded, latest.source.title)
         following = rebuild_record(latest, analysis, utc_now())
-        if await writer.publish(following) is None:
-            written.append(document_id)
-        else:
-            current.append(document_id)
+        return "written" if await writer.publish(following) is None else "current"
 
     await each(ids, attempt, concurrency)
     return ReprocessReport(
-        written=sorted(written),
-        current=sorted(current),
+        written=done["written"],
+        current=done["current"],
         failed=sorted(failed, key=lambda failure: failure.id),
     )

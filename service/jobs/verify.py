@@ -16,22 +16,30 @@ Findings, one per object:
   reported, and the check goes on (the original of an unreadable record is then reported
   unreferenced too: what it names is not known); only storage going away stops it.
 
-At most `concurrency` objects are in hand at once, taken in turn from the listings (no
-task per object).
+At most `concurrency` objects are in hand at once, taken in turn from the listings, read
+a page at a time (no task per object, no listing held whole). What verify has to remember
+to tell `missing` and `unreferenced` (the keys listed, the original each record names)
+goes into a temporary SQLite file, so its memory does not grow with the archive. Only
+`<9 digits>.json` keys under `records/` are record versions; other keys there are not
+checked.
 
-On a live archive documents are written while verify runs. Records are listed before
-originals: a record is written after its original, so every listed record's original is
-in the later listing, and a document is never reported `missing` for arriving in
-between. An original whose record arrived after the records were listed would look
-unreferenced: before reporting any, verify lists the records again and reads those that
-are new, so `unreferenced` means no record named the original when the check ended.
+On a live archive documents are written while verify runs. Records are listed (and
+checked) before originals: a record is written after its original, so every listed
+record's original is in the later listing, and a document is never reported `missing`
+for arriving in between. An original whose record arrived after the records were listed
+would look unreferenced: before reporting any, verify lists the records again and reads
+those that are new, so `unreferenced` means no record named the original when the check
+ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+import sqlite3
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Literal
 
 import msgspec
@@ -40,7 +48,12 @@ from service import ids
 from service.archive import Archive
 from service.errors import IntegrityError, ObjectNotFound, StorageError, StorageUnavailable
 from service.finding.entries import DEFAULT_SETTLE_SECONDS
-from service.finding.maintenance import stale_entries, stale_heads, version_keys
+from service.finding.maintenance import (
+    listing,
+    record_version_keys,
+    stale_entries,
+    stale_heads,
+)
 from service.jobs.takers import each
 from service.storage.port import BulkStore
 from service.types import Record, record_decoder
@@ -67,22 +80,38 @@ async def verify(
     progress: Callable[[int, int], None] | None = None,
     settle_seconds: float = DEFAULT_SETTLE_SECONDS,
 ) -> Report:
-    """`progress`, if given, hears (objects checked, objects listed) after the listing
-    and after each object."""
-    records = await _record_keys(store)  # first: see the module's docstring
-    originals = await store.list_keys("originals/sha256/")
-    total = len(records) + len(originals)
-    if progress is not None:
-        progress(0, total)
+    """`progress`, if given, hears (objects checked, objects listed so far) after each
+    object."""
+    with tempfile.TemporaryDirectory(prefix="vellum-verify-") as scratch:
+        ledger = _Ledger(Path(scratch) / "listed.sqlite3")
+        try:
+            return await _verify(store, ledger, concurrency, progress, settle_seconds)
+        finally:
+            ledger.close()
+
+
+async def _verify(
+    store: BulkStore,
+    ledger: _Ledger,
+    concurrency: int,
+    progress: Callable[[int, int], None] | None,
+    settle_seconds: float,
+) -> Report:
     findings: list[Finding] = []
-    referenced: set[str] = set()
+    listed = {"records": 0, "originals": 0}
     done = 0
 
     def tick() -> None:
         nonlocal done
         done += 1
         if progress is not None:
-            progress(done, total)
+            progress(done, sum(listed.values()))
+
+    async def noted(keys: AsyncIterator[str], table: _Table) -> AsyncIterator[str]:
+        async for key in keys:
+            ledger.add(table, key)
+            listed[table] += 1
+            yield key
 
     async def check_original(key: str) -> None:
         data = await _read(store, key)
@@ -97,25 +126,21 @@ async def verify(
                 Finding("corrupt", key, "its bytes do not hash to the SHA-256 stored with it")
             )
             if (damaged := await _read_unchecked(store, key)) is not None:
-                referenced.update(_named_original(damaged))
+                ledger.name(_named_original(damaged), key)
             tick()
             return
         problem = _record_problem(key, data)
         if problem is not None:
             findings.append(Finding("corrupt", key, problem))
-            referenced.update(_named_original(data))  # don't call its original unreferenced
+            ledger.name(_named_original(data), key)  # don't call its original unreferenced
         else:
-            record = record_decoder.decode(data)
-            referenced.add(record.original.key)
-            if record.original.key not in originals_set:
-                findings.append(
-                    Finding("missing", record.original.key, f"named by {key}, not in storage")
-                )
+            ledger.name([record_decoder.decode(data).original.key], key, sound=True)
         tick()
 
     async def names_of_new_record(key: str) -> None:
-        data = await _read(store, key)
-        referenced.update(_named_original(data) if data is not None else [])
+        if not ledger.has("records", key):
+            data = await _read(store, key)
+            ledger.name(_named_original(data) if data is not None else [], key)
 
     def or_unreadable(check: Callable[[str], Awaitable[None]]) -> Check:
         async def guarded(key: str) -> None:
@@ -129,16 +154,20 @@ async def verify(
 
         return guarded
 
-    originals_set = set(originals)
-    await each(originals, or_unreadable(check_original), concurrency)
+    # Records first: see the module's docstring.
+    records = noted(record_version_keys(store), "records")
     await each(records, or_unreadable(check_record), concurrency)
-    if originals_set - referenced:  # records that arrived meanwhile may name them
-        listed = set(records)
-        arrived = [key for key in await _record_keys(store) if key not in listed]
-        await each(arrived, or_unreadable(names_of_new_record), concurrency)
+    originals = noted(listing(store, "originals/sha256/"), "originals")
+    await each(originals, or_unreadable(check_original), concurrency)
+    findings.extend(
+        Finding("missing", original, f"named by {record}, not in storage")
+        for original, record in ledger.missing()
+    )
+    if ledger.any_unreferenced():  # records that arrived meanwhile may name them
+        await each(record_version_keys(store), or_unreadable(names_of_new_record), concurrency)
     findings.extend(
         Finding("unreferenced", key, "no record names this original")
-        for key in sorted(originals_set - referenced)
+        for key in ledger.unreferenced()
     )
     stale, heads = await asyncio.gather(
         stale_entries(store, settle_seconds=settle_seconds, concurrency=concurrency),
@@ -153,14 +182,59 @@ async def verify(
     )
     order = {"corrupt": 0, "missing": 1, "unreadable": 2, "unreferenced": 3, "stale-index": 4}
     findings.sort(key=lambda finding: (order[finding.kind], finding.key))
-    return Report(originals=len(originals), records=len(records), findings=findings)
+    return Report(originals=listed["originals"], records=listed["records"], findings=findings)
 
 
 Check = Callable[[str], Awaitable[None]]
+_Table = Literal["records", "originals"]
+_UNREFERENCED = "SELECT key FROM originals WHERE key NOT IN (SELECT original FROM named)"
 
 
-async def _record_keys(store: BulkStore) -> list[str]:
-    return await version_keys(store)
+class _Ledger:
+    """The keys verify listed and the originals the records name, in a SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)  # autocommit; no journal, no fsync
+        self.db.executescript(
+            """
+            PRAGMA journal_mode = OFF;
+            PRAGMA synchronous = OFF;
+            CREATE TABLE records (key TEXT PRIMARY KEY) WITHOUT ROWID;
+            CREATE TABLE originals (key TEXT PRIMARY KEY) WITHOUT ROWID;
+            -- sound: named by a record that passed its checks (else only kept referenced)
+            CREATE TABLE named (original TEXT, record TEXT, sound INTEGER);
+            CREATE INDEX named_original ON named (original);
+            """
+        )
+
+    def add(self, table: _Table, key: str) -> None:
+        self.db.execute(f"INSERT OR IGNORE INTO {table} VALUES (?)", (key,))  # noqa: S608
+
+    def has(self, table: _Table, key: str) -> bool:
+        query = f"SELECT 1 FROM {table} WHERE key = ?"  # noqa: S608 (a fixed table name)
+        return self.db.execute(query, (key,)).fetchone() is not None
+
+    def name(self, originals: list[str], record: str, *, sound: bool = False) -> None:
+        self.db.executemany(
+            "INSERT INTO named VALUES (?, ?, ?)", [(key, record, sound) for key in originals]
+        )
+
+    def missing(self) -> Iterator[tuple[str, str]]:
+        """(original, record) for each sound record whose original was not listed."""
+        yield from self.db.execute(
+            "SELECT original, record FROM named WHERE sound"
+            " AND original NOT IN (SELECT key FROM originals) ORDER BY original"
+        )
+
+    def any_unreferenced(self) -> bool:
+        return bool(self.db.execute(f"SELECT EXISTS ({_UNREFERENCED})").fetchone()[0])
+
+    def unreferenced(self) -> Iterator[str]:
+        for (key,) in self.db.execute(f"{_UNREFERENCED} ORDER BY key"):
+            yield key
+
+    def close(self) -> None:
+        self.db.close()
 
 
 async def _read(store: BulkStore, key: str) -> bytes | None:

@@ -8,16 +8,15 @@ on 127.0.0.1, so several instances and the tests never collide. Layout under the
     <data_dir>/s3/weed.log        the server's stdout and stderr, appended
     <data_dir>/s3/logs/, tmp/     its glog files and TMPDIR
     <data_dir>/s3/credentials.json  the instance's generated S3 keys (mode 0600)
+    <data_dir>/s3/tls/            this launch's CA and certificate (mode 0700, key 0600)
     <data_dir>/s3/.lock           held while running: one server per data dir
 
-Only the S3 port checks credentials of its own; the master, volume and filer HTTP ports
-would answer anyone on the machine. Each launch therefore gives `weed` fresh random JWT
-signing keys (`WEED_JWT_*`, SeaweedFS's security.toml settings as environment variables,
-never written to disk): the volume server then refuses reads and writes, and the filer
-every request, that do not carry a token signed by its peers (the S3 gateway signs its
-own), and the filer hides directory metadata. The master still answers (volume ids and
-locations, no object bytes), and the gRPC ports are not closed: that needs mTLS
-certificates (docs/reliability.md, "Not yet promised").
+Only the S3 port checks credentials of its own; the other ports would answer anyone on
+the machine. Each launch therefore gives `weed` fresh secrets (service/storage/
+weed_security.py): JWT signing keys, so the volume server and the filer refuse requests
+their peers did not sign, and a CA of its own, so every gRPC port and the HTTP ports of
+master, volume and filer speak mutual TLS and refuse a client without this launch's
+certificate.
 
 Readiness is a real S3 round trip (bucket exists, a probe object written and read back).
 `stop()` sends SIGTERM to the child's pid, then SIGKILL after a timeout, and removes the
@@ -53,6 +52,7 @@ import structlog
 from service.errors import EmbeddedStorageError, VellumError
 from service.media import TEXT_PLAIN
 from service.storage.s3 import S3ObjectStore, S3Settings
+from service.storage.weed_security import launch_environment
 
 log = structlog.get_logger(__name__)
 
@@ -158,6 +158,10 @@ class EmbeddedS3:
     @property
     def log_path(self) -> Path:
         return self.root / "weed.log"
+
+    @property
+    def _tls_dir(self) -> Path:
+        return self.root / "tls"
 
     @property
     def settings(self) -> S3Settings:
@@ -271,7 +275,7 @@ class EmbeddedS3:
             "TMPDIR": str(self.root / "tmp"),
             "AWS_ACCESS_KEY_ID": keys["access_key_id"],
             "AWS_SECRET_ACCESS_KEY": keys["secret_access_key"],
-            **_jwt_environment(),
+            **launch_environment(self._tls_dir),
         }
         self._log = self.log_path.open("ab")
         self._log.write(f"\n=== vellum: starting {' '.join(args)}\n".encode())
@@ -365,7 +369,8 @@ class EmbeddedS3:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
-        if self._lock is not None:  # only the owner of the data dir touches its pid file
+        if self._lock is not None:  # only the owner of the data dir touches its files
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
             self._pid_path.unlink(missing_ok=True)
             self._lock.close()
             self._lock = None
@@ -384,22 +389,6 @@ class EmbeddedS3:
         except OSError:
             return "(no log)"
         return "\n".join(tail.splitlines()[-lines:])
-
-
-def _jwt_environment() -> dict[str, str]:
-    """Fresh signing keys for the HTTP ports of master, volume and filer (tokens live
-    10 s, so new keys at each launch cost nothing)."""
-    names = (
-        "WEED_JWT_SIGNING_KEY",
-        "WEED_JWT_SIGNING_READ_KEY",
-        "WEED_JWT_FILER_SIGNING_KEY",
-        "WEED_JWT_FILER_SIGNING_READ_KEY",
-    )
-    return {
-        **{name: secrets.token_urlsafe(32) for name in names},
-        "WEED_ACCESS_UI": "false",
-        "WEED_FILER_EXPOSE_DIRECTORY_METADATA_ENABLED": "false",
-    }
 
 
 def _terminate(pid: int, timeout: float, wait: Callable[[float], object] | None = None) -> bool:

@@ -21,10 +21,12 @@ from bench.settings import Settings
 OTHER_CPU_WARNING = 0.25  # of one core, averaged over the run
 WORKERS_TARGET = "vellum×2"  # phases of `vellum serve --workers 2`
 RAW_TARGET = "raw"  # the minimal hand-signed client (bench.raw_s3): the storage limit
+TRANSPORT_TARGET = "s3store"  # Vellum's S3 adapter alone, in the bench (bench.transport)
 # Issue #15's targets, against the raw ceiling at this concurrency.
 RAW_TARGETS_CONCURRENCY = 16
 INGEST_RATE_TARGET = 0.5  # Vellum's docs/s ÷ the raw PUT pairs'
 CPU_TARGET = 4.0  # Vellum's CPU per ingest (read) ÷ the raw client's per PUT pair (GET)
+TRANSPORT_CPU_TARGET = 1.5  # the S3 adapter's client CPU per call ÷ the raw client's
 # "pinned": GET /v1/documents/{id}?version=1, one S3 GET, against the one-GET ceiling.
 CEILING_OF = {"pinned": "read"}
 
@@ -155,14 +157,16 @@ def table(results: Results) -> str:
 
 
 def describe_raw(results: Results) -> str:
-    """Vellum against the raw ceiling: rate and CPU per document, with issue #15's targets.
+    """Vellum and its S3 transport against the raw ceiling: rate and CPU per document, with
+    issue #15's targets.
 
-    The raw client's CPU is the bench process's (`bench` column): it runs there. Vellum's
-    is its whole process tree's (`vellum`), analysis processes included."""
+    The raw client's CPU is the bench process's (`bench` column): it runs there, as does
+    the transport (`S3ObjectStore` alone). Vellum's is its whole process tree's (`vellum`),
+    analysis processes included."""
     at = {
         (p.target, p.operation, p.concurrency): p
         for p in results.phases
-        if p.target in (RAW_TARGET, "vellum")
+        if p.target in (RAW_TARGET, TRANSPORT_TARGET, "vellum")
     }
     c = RAW_TARGETS_CONCURRENCY
     lines = []
@@ -179,6 +183,16 @@ def describe_raw(results: Results) -> str:
             f"{rate:.2f}× its docs/s{rate_target}, {cpu:.1f}× its CPU per {what} "
             f"(target ≤ {CPU_TARGET:g})"
         )
+        transport = at.get((TRANSPORT_TARGET, operation, c))
+        if transport is not None:
+            ratio = transport.cpu_ms_per_doc["bench"] / raw.cpu_ms_per_doc["bench"]
+            verdict = "met" if ratio <= TRANSPORT_CPU_TARGET else "NOT met"
+            lines.append(
+                f"transport {operation} C={c}: {transport.docs_per_second:.1f} docs/s "
+                f"({transport.docs_per_second / raw.docs_per_second:.2f}× raw), client CPU "
+                f"{transport.cpu_ms_per_doc['bench']:.2f} ms per {what} = {ratio:.2f}× raw; "
+                f"transport CPU/call ≤ {TRANSPORT_CPU_TARGET:g}× raw: {verdict}"
+            )
     return "\n".join(lines)
 
 

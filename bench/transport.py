@@ -85,5 +85,5 @@ class Transport:
             await asyncio.gather(*(worker() for _ in range(self.concurrency)))
             timings.seconds = time.perf_counter() - began
         finally:
-            store.close()
+            await store.close()
         return timings

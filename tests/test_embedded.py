@@ -18,6 +18,7 @@ import pytest
 from service.errors import EmbeddedStorageError
 from service.storage.embedded import EmbeddedS3, free_port_pairs, port_candidates
 from service.storage.s3 import S3ObjectStore
+from tests.servers import wait_ready
 
 
 def test_port_pairs_leave_room_for_grpc_at_plus_10000() -> None:
@@ -41,11 +42,7 @@ def test_port_pairs_avoid_the_ephemeral_range() -> None:
 
 
 def start_ready(server: EmbeddedS3) -> None:
-    store = S3ObjectStore(server.start())
-    try:
-        asyncio.run(server.wait_ready(store))
-    finally:
-        store.close()
+    asyncio.run(wait_ready(server, server.start()))
 
 
 def test_a_weed_orphaned_by_a_killed_vellum_is_stopped_by_the_next_start(tmp_path: Path) -> None:
@@ -161,5 +158,5 @@ def test_the_internal_ports_refuse_requests_without_the_signing_key(tmp_path: Pa
         assert _http(f"{volume}/{fid}")[0] == 401
         assert asyncio.run(store.get("doc")) == body  # S3 itself is unaffected
     finally:
-        store.close()
+        asyncio.run(store.close())
         server.stop()

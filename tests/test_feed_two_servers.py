@@ -81,5 +81,5 @@ async def test_two_writers_and_a_consumer_see_every_version_exactly_once(
         assert sorted(seen) == sorted((document_id, 1) for document_id in created)
         assert len(set(seen)) == len(seen)
     finally:
-        fast_store.close()
-        slow_inner.close()
+        await fast_store.close()
+        await slow_inner.close()

@@ -100,6 +100,8 @@ class Transport:
 
     def __init__(self, settings: S3Settings) -> None:
         self.settings = settings
+        endpoint = urllib.parse.urlsplit(settings.endpoint)
+        self._host = endpoint.netloc  # as aiohttp sends it: the port only if not the default
         self._base = settings.endpoint.rstrip("/") + "/" + _quote(settings.bucket)
         if settings.access_key_id is not None and settings.secret_access_key is not None:
             self._credentials: Credentials | None = Credentials(
@@ -131,6 +133,7 @@ class Transport:
         if self._session is None or self._session.closed or self._loop is not loop:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self.settings.max_connections),
+                cookie_jar=aiohttp.DummyCookieJar(),  # S3 sets none: no jar to search
                 timeout=self._timeout,
                 # Bodies are taken as they are stored, never compressed on the way.
                 headers={"Accept-Encoding": "identity"},
@@ -201,7 +204,10 @@ class Transport:
         raise AssertionError("unreachable")
 
     async def _send(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Answer:
-        request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
+        # Host given, so the signer need not parse it out of the URL (twice) itself.
+        request = AWSRequest(
+            method=method, url=url, headers={**headers, "Host": self._host}, data=body
+        )
         request.context["client_config"] = _SIGNING_CONFIG
         S3SigV4Auth(await self._frozen_credentials(), "s3", self.settings.region).add_auth(request)
         async with self._session_here().request(

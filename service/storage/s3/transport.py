@@ -10,7 +10,10 @@ which is signed and which the server verifies, binds them. No `Expect: 100-conti
 Retries follow botocore's standard mode: at most 3 attempts; connection errors, timeouts,
 HTTP 500/502/503/504 and 429, throttling codes (SlowDown, ...) and transient ones
 (RequestTimeout) are retried after a full-jitter exponential backoff, while a retry
-quota lasts; any other answer, a 412 or 404 among them, is final. Answers outside the
+quota lasts; any other answer, a 412 or 404 among them, is final. (aiohttp itself sends an
+idempotent request once more when its connection is cut, mostly a kept-alive one the
+server closed, before that counts as an attempt: urllib3, under botocore, drops such
+connections before use for the same reason.) Answers outside the
 statuses a call accepts become Vellum's exceptions here (`translate`).
 
 At most `PENDING_PER_CONNECTION` requests per connection may be under way or waiting for

@@ -2,7 +2,8 @@
 
 `store.S3ObjectStore` is the storage port over S3 requests that `transport` signs with
 botocore's SigV4 signer and credential chain and sends with aiohttp (no thread hop);
-`xml` reads and writes the few XML documents involved; `settings` holds `S3Settings` and
+`xml` reads and writes the few XML documents involved; `guarantees` is the start-up
+probe of SPEC §2; `settings` holds `S3Settings` and
 `s3_client`, a boto3 client with the same settings (the benchmark's ceiling).
 """
 

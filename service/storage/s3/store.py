@@ -19,30 +19,17 @@ from service.errors import (
     ObjectNotFound,
     PayloadTooLarge,
     StorageError,
-    UnsafeStorage,
 )
 from service.storage.port import ObjectInfo, OpenUpload, Upload, key_prefix
-from service.storage.s3 import xml
+from service.storage.s3 import guarantees, xml
 from service.storage.s3.settings import S3Settings
-from service.storage.s3.transport import Answer, Transport
+from service.storage.s3.transport import DIGEST, Answer, Transport, write_headers
 
 # S3 answers 409 ConditionalRequestConflict while another conditional write of the same
 # key is in flight; the loser retries until it sees 412 (exists) or wins.
 _CONFLICT_RETRIES = 5
 _CONFLICT_BACKOFF_SECONDS = 0.05
 PART_BYTES = 8 * 1024 * 1024  # multipart part size (S3's minimum is 5 MiB)
-PROTOCOL_PROBE_KEY = "_vellum/protocol-probe/conditional-create"
-CHECKSUM_PROBE_KEY = "_vellum/protocol-probe/checksum"
-_DIGEST = "x-amz-meta-sha256"  # the SHA-256 (hex) Vellum keeps with each object it writes
-
-
-def _write_headers(sha256: bytes, content_type: str) -> dict[str, str]:
-    """A PUT's headers: the body is bound by its checksum, which the server verifies."""
-    return {
-        "Content-Type": content_type,
-        "x-amz-checksum-sha256": base64.b64encode(sha256).decode("ascii"),
-        _DIGEST: sha256.hex(),
-    }
 
 
 class S3ObjectStore:
@@ -60,7 +47,7 @@ class S3ObjectStore:
     async def put_if_absent(
         self, key: str, data: bytes, *, sha256: bytes, content_type: str
     ) -> bool:
-        headers = _write_headers(sha256, content_type) | {"If-None-Match": "*"}
+        headers = write_headers(sha256, content_type) | {"If-None-Match": "*"}
         for attempt in range(_CONFLICT_RETRIES + 1):
             answer = await self._s3.request(
                 "PutObject",
@@ -77,7 +64,7 @@ class S3ObjectStore:
 
     async def get(self, key: str) -> bytes:
         answer = await self._s3.request("GetObject", "GET", self.prefix + key)
-        kept = answer.headers.get(_DIGEST)
+        kept = answer.headers.get(DIGEST)
         if kept is None:  # every object Vellum reads whole, Vellum wrote with one
             raise IntegrityError(f"{key} has no SHA-256 kept with it", key=key)
         if hashlib.sha256(answer.body).hexdigest() != kept:
@@ -88,7 +75,7 @@ class S3ObjectStore:
         answer = await self._s3.request("HeadObject", "HEAD", self.prefix + key)
         return ObjectInfo(
             size=int(answer.headers["Content-Length"]),
-            sha256=answer.headers.get(_DIGEST),
+            sha256=answer.headers.get(DIGEST),
             etag=answer.headers["ETag"],
         )
 
@@ -99,7 +86,7 @@ class S3ObjectStore:
             "PutObject",
             "PUT",
             self.prefix + key,
-            headers=_write_headers(sha256, content_type) | {"If-Match": if_match},
+            headers=write_headers(sha256, content_type) | {"If-Match": if_match},
             body=data,
             accept=(200, 404, 412),
         )
@@ -286,39 +273,8 @@ class S3ObjectStore:
         await self.prove_guarantees()
 
     async def prove_guarantees(self) -> None:
-        """SPEC §2: a second conditional create of one key is refused (412), and a body
-        whose SHA-256 does not match its checksum header is refused (400). An endpoint
-        that fails either would silently overwrite or keep corrupt bytes: UnsafeStorage,
-        naming the guarantee. Two fixed probe keys, written again at every start."""
-        body = b"vellum write-protocol probe"
-        digest = hashlib.sha256(body).digest()
-        await self.put_if_absent(PROTOCOL_PROBE_KEY, body, sha256=digest, content_type="text/plain")
-        if await self.put_if_absent(
-            PROTOCOL_PROBE_KEY, body, sha256=digest, content_type="text/plain"
-        ):
-            raise UnsafeStorage(
-                f"the S3 endpoint {self.settings.endpoint} accepted a second conditional "
-                "create of one key (If-None-Match: * must get 412): it would silently "
-                "overwrite archived objects, so Vellum refuses it"
-            )
-        headers = _write_headers(digest, "text/plain")
-        headers["x-amz-checksum-sha256"] = base64.b64encode(
-            hashlib.sha256(b"other bytes").digest()
-        ).decode("ascii")
-        answer = await self._s3.request(
-            "PutObject",
-            "PUT",
-            self.prefix + CHECKSUM_PROBE_KEY,
-            headers=headers,
-            body=body,
-            accept=range(200, 500),
-        )
-        if answer.status != 400:
-            raise UnsafeStorage(
-                f"the S3 endpoint {self.settings.endpoint} answered HTTP {answer.status} to a "
-                "body whose SHA-256 does not match its x-amz-checksum-sha256 (it must refuse "
-                "it with 400): it would keep corrupt bytes, so Vellum refuses it"
-            )
+        """SPEC §2's start-up probe (`guarantees.prove`)."""
+        await guarantees.prove(self, self._s3)
 
 
 def _checked_range(key: str, start: int, end: int, answer: Answer) -> bytes:

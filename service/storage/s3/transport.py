@@ -23,6 +23,7 @@ a connection; beyond that a request fails at once with Overloaded (503), not que
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import urllib.parse
 from collections.abc import Collection, Mapping
@@ -74,6 +75,19 @@ SLOW_DOWN_RETRY_SECONDS = 5  # S3 asks clients to back off: more than the usual 
 _SIGNING_CONFIG = botocore.config.Config(s3={"payload_signing_enabled": False})
 # Answers of these may be an <Error> under HTTP 200 (botocore checks the same).
 _ERRORS_UNDER_200 = frozenset({"CompleteMultipartUpload"})
+
+
+DIGEST = "x-amz-meta-sha256"  # the SHA-256 (hex) Vellum keeps with each object it writes
+
+
+def write_headers(sha256: bytes, content_type: str) -> dict[str, str]:
+    """A PUT's headers: the body is bound by its checksum, which the server verifies,
+    and its digest is kept with it for every later GET to check."""
+    return {
+        "Content-Type": content_type,
+        "x-amz-checksum-sha256": base64.b64encode(sha256).decode("ascii"),
+        DIGEST: sha256.hex(),
+    }
 
 
 class S3Error(Exception):

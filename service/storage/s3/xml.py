@@ -3,7 +3,7 @@
 S3 answers in the namespace http://s3.amazonaws.com/doc/2006-03-01/ (some servers omit
 it): elements are matched by their local name. Answers come from the configured
 endpoint, which Vellum trusts with its data; expat expands no external entities and
-bounds entity expansion, so a malformed answer is at worst an error.
+bounds entity expansion, so a malformed answer is at worst a StorageError.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import urllib.parse
 from datetime import datetime
 from typing import NamedTuple
 from xml.etree import ElementTree
+
+from service.errors import StorageError
 
 
 def _local(tag: str) -> str:
@@ -31,14 +33,17 @@ def _text(element: ElementTree.Element, name: str) -> str:
 
 
 def _root(body: bytes) -> ElementTree.Element:
-    return ElementTree.fromstring(body)  # noqa: S314 (the configured endpoint; see above)
+    try:
+        return ElementTree.fromstring(body)  # noqa: S314 (the configured endpoint; see above)
+    except ElementTree.ParseError as exc:
+        raise StorageError(f"S3 answered XML that does not parse: {exc}") from exc
 
 
 def error_code(body: bytes) -> str:
     """The `<Code>` of an `<Error>` answer; "" for an empty or unreadable body (a HEAD's)."""
     try:
         root = _root(body)
-    except ElementTree.ParseError:
+    except StorageError:
         return ""
     return _text(root, "Code") if _local(root.tag) == "Error" else ""
 

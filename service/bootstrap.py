@@ -94,7 +94,7 @@ async def open_services(
             analyzer=analyzer,
             ingestor=ingestor,
             indexes=indexes,
-            finder=Finder(archive, settle_seconds=settle),
+            finder=Finder(archive, settle_seconds=settle, on_lookup=metrics.lookup_answered),
             jobs=jobs,
             runner=Runner(
                 jobs,

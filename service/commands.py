@@ -208,7 +208,7 @@ async def run_reindex(config: Config) -> int:
         print(f"unreadable: {key}")
     print(
         f"reindexed {report.records} record versions: {report.created} index entries "
-        f"written, {len(report.unreadable)} records unreadable"
+        f"written, {report.heads} heads rewritten, {len(report.unreadable)} records unreadable"
     )
     return 1 if report.unreadable else 0
 

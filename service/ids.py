@@ -30,6 +30,8 @@ ID_LENGTH = 32
 ID_BYTES = 20  # 160 bits: 32 characters of base32, no padding
 _ID_PATTERN = re.compile(ID_PATTERN)
 _VERSION_PATTERN = re.compile(r"[1-9][0-9]{0,8}")
+_VERSION_KEY = re.compile(r"records/[^/]+/[0-9]{9}\.json")
+LATEST_NAME = "latest.json"
 
 _canonical_source = msgspec.json.Encoder(order="sorted")
 
@@ -85,6 +87,7 @@ def parse_version(value: str) -> int:
 # Storage keys, relative to the archive's prefix (the storage adapter adds it):
 #   originals/sha256/<hex>                  exact original bytes
 #   records/<id>/<version, 9 digits>.json   one immutable record version
+#   records/<id>/latest.json                the newest version's bytes (derived, replaced)
 
 
 def original_key(sha256_hex: str) -> str:
@@ -99,5 +102,16 @@ def record_key(document_id: str, version: int) -> str:
     return f"{records_prefix(document_id)}{version:09d}.json"
 
 
+def latest_key(document_id: str) -> str:
+    """The head object: a copy of the newest version, so that a read of it is one GET."""
+    return f"{records_prefix(document_id)}{LATEST_NAME}"
+
+
+def is_version_key(key: str) -> bool:
+    """Whether `key` (under `records/`) is an immutable record version, not a head."""
+    return _VERSION_KEY.fullmatch(key) is not None
+
+
 def version_of(record_key: str) -> int:
+    """The version a record version's key names (`is_version_key` first)."""
     return int(record_key.rsplit("/", 1)[1].removesuffix(".json"))

@@ -7,10 +7,12 @@
    fails (its deadline passed, its process died) leaves nothing in storage;
 3. the record's index entries, then the record, which names the original's digest, are
    stored as conditional creates (`service.finding.entries`): only the record makes the
-   document visible;
-4. the caller answers 201 only after both calls returned.
+   document visible; then its head, a copy for reads of the latest (`service.archive`);
+4. the caller answers 201 only after all of these returned.
 
-A crash between 2 and 3 leaves at most an unreferenced original, which a retry reuses.
+A crash between 2 and 3 leaves at most an unreferenced original, which a retry reuses; one
+between the record and its head a whole document, whose reads list its versions until
+`vellum verify` or `vellum reindex` writes the head.
 When the record exists already (a retry, a duplicate, a concurrent identical request
 that won the race) the stored record is returned with `created=False`, unless the stored
 record was made by this very request (the same channel and request id: a retry after a

@@ -12,6 +12,8 @@
     vellum_storage_operations_total{operation, outcome}      storage port calls
     vellum_storage_operation_duration_seconds{operation}     their latency histogram
     vellum_storage_errors_total{operation, kind}             failed calls by problem slug
+    vellum_lookups_total{kind}                               lookups answered (SPEC §9)
+    vellum_lookup_duration_seconds{kind}                     their latency histogram
 
 Under `vellum serve --workers N` every worker writes its values to files in a shared
 directory (prometheus_client's multiprocess mode) and `exposition()` adds up all workers'
@@ -29,6 +31,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from service.finding.model import LOOKUP_KINDS
 
 UNMATCHED_ROUTE = "unmatched"
 # Seconds: from a cached read (~1 ms) to a large ingest over a slow S3 (~10 s).
@@ -105,6 +109,23 @@ class Metrics:
             registry=registry,
         )
 
+        self.lookups = Counter(
+            "vellum_lookups",
+            "Lookups answered (SPEC §9): url_exact, url_prefix, url_host, url_domain,"
+            " external_id, similar (also a POST's near_duplicates) or changes",
+            ["kind"],
+            registry=registry,
+        )
+        self.lookup_duration = Histogram(
+            "vellum_lookup_duration_seconds",
+            "Time to answer a lookup, by kind",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        for kind in LOOKUP_KINDS:
+            self.lookups.labels(kind=kind)  # present at 0
+
     def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
         """A new gauge in this registry (import progress, queue depths, ...)."""
         return Gauge(
@@ -137,6 +158,10 @@ class Metrics:
             self.import_lines.labels(outcome=outcome).inc(lines)
         self.documents.labels(channel="import", outcome="created").inc(created)
         self.documents.labels(channel="import", outcome="duplicate").inc(duplicates)
+
+    def lookup_answered(self, kind: str, seconds: float) -> None:
+        self.lookups.labels(kind=kind).inc()
+        self.lookup_duration.labels(kind=kind).observe(seconds)
 
     def storage_call(self, operation: str, outcome: str, seconds: float) -> None:
         self.storage_operations.labels(operation=operation, outcome=outcome).inc()

@@ -8,6 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from service import ids
 from service.storage.s3 import S3ObjectStore, S3Settings
 from tests.conftest import all_keys
 from tests.servers import run_vellum, s3_environment
@@ -41,13 +42,13 @@ def test_import_a_file_then_run_it_again(
     assert summary_counts(first.stdout) == expected
     job = re.search(r"import ([a-z2-7]{32}): succeeded", first.stdout)
     assert job, first.stdout
-    records = [key for key in asyncio.run(all_keys(store)) if key.startswith("records/")]
+    records = [key for key in asyncio.run(all_keys(store)) if ids.is_version_key(key)]
     assert len(records) == expected[1]
 
     again = vellum(s3_settings, "import", str(source))
     assert f"import {job.group(1)}: succeeded" in again.stdout  # the same job, found again
     assert summary_counts(again.stdout) == expected
-    assert len([k for k in asyncio.run(all_keys(store)) if k.startswith("records/")]) == expected[1]
+    assert len([k for k in asyncio.run(all_keys(store)) if ids.is_version_key(k)]) == expected[1]
 
 
 def test_import_one_shard(tmp_path: Path, s3_settings: S3Settings) -> None:

@@ -126,8 +126,9 @@ async def test_ready_means_writes_work_after_a_write_failed(make_client, store) 
     assert len(probes) == 1
     assert (await client.post("/v1/documents", data=b"Taken.", headers=text)).status == 201
     assert (await client.get("/readyz")).status == 200
-    # the probe, one original, one record and its five index entries (feed, four bands)
-    assert len(await all_keys(store)) == 8
+    # the probe, one original, one record, its head and its five index entries (feed,
+    # four bands)
+    assert len(await all_keys(store)) == 9
 
 
 async def test_a_corrupted_original_is_an_integrity_error_not_wrong_bytes(client, store) -> None:

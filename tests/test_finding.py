@@ -14,6 +14,8 @@ from service.finding.canonical import NotAUrl, canonical
 from service.finding.entries import IndexWriter
 from service.ingest import rebuild_record
 from service.timestamps import utc_now
+from tests.test_heads import calls
+from tests.test_metrics import scrape
 
 
 async def post(client, text: str, **source: str) -> dict:  # type: ignore[no-untyped-def]
@@ -243,6 +245,22 @@ async def test_near_duplicates_are_named_on_arrival_and_by_similar(client) -> No
     assert (await exact.json())["items"] == [item for item in items if item["distance"] == 0]
 
 
+async def test_many_copies_are_named_with_one_get_each_and_no_listing_of_versions(
+    client,
+) -> None:
+    """A wire story archived many times: the 201 of the next copy names every one, and
+    costs the four band listings plus one GET (of its head) per copy, not a listing of
+    each copy's versions."""
+    copies = [(await post(client, SYNDICATED, external_id=f"wire-{n}"))["id"] for n in range(12)]
+    before = calls(await scrape(client))
+    made = await post(client, SYNDICATED, external_id="wire-latest")
+    after = calls(await scrape(client))
+    assert sorted(near["id"] for near in made["near_duplicates"]) == sorted(copies)
+    spent = {op: after[op] - before.get(op, 0.0) for op in after if after[op] != before.get(op)}
+    assert spent["list_keys"] == 4  # the bands; the versions of no copy
+    assert spent["get"] == len(copies) + 1  # and the shared original, checked after its 412
+
+
 @pytest.mark.parametrize("value", ["4", "-1", "x", "1.5"])
 async def test_max_distance_outside_0_to_3_is_400(client, value: str) -> None:
     made = await post(client, "Distance.")
@@ -259,10 +277,10 @@ async def test_similar_of_an_absent_or_malformed_id(client) -> None:
 async def test_a_lookup_that_reads_its_most_pages_goes_on_from_its_cursor(
     client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.finding import lookups
+    from service.finding import captures
 
-    monkeypatch.setattr(lookups, "_PAGE", 2)
-    monkeypatch.setattr(lookups, "MAX_PAGES", 1)
+    monkeypatch.setattr(captures, "_PAGE", 2)
+    monkeypatch.setattr(captures, "MAX_PAGES", 1)
     urls = [f"http://example.com/{name}" for name in "abcde"]
     ids = {(await post(client, f"Bounded {url}.", url=url))["id"] for url in urls}
     for match in ("host", "domain", "prefix"):

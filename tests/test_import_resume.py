@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from service import ids
 from service.storage.s3 import S3ObjectStore, S3Settings
 from tests.conftest import all_keys
 from tests.servers import running_server, s3_environment
@@ -64,5 +65,5 @@ def test_killed_worker_is_resumed_without_duplicates(
     assert final["failed"] == len(bad)
     assert final["duplicates"] == len(repeats)
     assert final["created"] == lines - len(bad) - len(repeats)
-    records = [key for key in asyncio.run(all_keys(store)) if key.startswith("records/")]
+    records = [key for key in asyncio.run(all_keys(store)) if ids.is_version_key(key)]
     assert len(records) == final["created"]  # no document made twice

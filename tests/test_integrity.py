@@ -75,17 +75,20 @@ async def test_a_record_without_vellums_digest_is_an_integrity_error(
     """An object under a key Vellum writes but without the digest Vellum keeps was served
     as if it were Vellum's."""
     document = await post(client)
-    key = f"{s3_settings.prefix}/records/{document['id']}/000000001.json"
     raw = raw_client(s3_settings)
-    forged = (
-        raw.get_object(Bucket=s3_settings.bucket, Key=key)["Body"]
-        .read()
-        .replace(b"newsroom", b"forgery!")
-    )
-    raw.put_object(Bucket=s3_settings.bucket, Key=key, Body=forged)
-    response = await client.get(f"/v1/documents/{document['id']}")
-    assert response.status == 500
-    assert (await response.json(content_type=None))["type"] == "/problems/integrity-error"
+    # The version, read pinned; then its head too, which the latest is read from (and,
+    # the head failing, the version again).
+    for name, query in (("000000001.json", "?version=1"), ("latest.json", "")):
+        key = f"{s3_settings.prefix}/records/{document['id']}/{name}"
+        forged = (
+            raw.get_object(Bucket=s3_settings.bucket, Key=key)["Body"]
+            .read()
+            .replace(b"newsroom", b"forgery!")
+        )
+        raw.put_object(Bucket=s3_settings.bucket, Key=key, Body=forged)
+        response = await client.get(f"/v1/documents/{document['id']}{query}")
+        assert response.status == 500
+        assert (await response.json(content_type=None))["type"] == "/problems/integrity-error"
 
 
 async def test_an_import_whose_input_changed_fails_with_the_reason(

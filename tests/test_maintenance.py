@@ -113,7 +113,7 @@ async def test_verify_reports_an_unreadable_object_and_goes_on() -> None:
         for text in (b"First.", b"Second.", b"Third."):
             submission = from_text_body(text, resolve_charset("utf-8"))
             await ingestor.ingest(submission, Arrival(channel="http"))
-    records = [key for key in await store.list_keys("records/") if key.endswith(".json")]
+    records = [key for key in await store.list_keys("records/") if ids.is_version_key(key)]
     store.refused = records[1]
     report = await verify(store, concurrency=2)
     assert (report.originals, report.records) == (3, 3)
@@ -169,10 +169,12 @@ async def test_verify_finds_flipped_bits_lost_and_unreferenced_objects(
     # Its progress, as plain lines: standard error is not a terminal here.
     assert "verify: 8/8 objects (100%)" in cli.stderr.splitlines()[-1]
 
+    # The rotten record's head, a copy of its bytes, is intact: the latest reads from it.
+    flip_a_bit(s3_settings, ids.latest_key(rotten_record["id"]))  # type: ignore[arg-type]
     again = await asyncio.to_thread(
         run_vellum, "reprocess", "--all", env=s3_environment(s3_settings), timeout=120
     )
-    assert again.returncode == 1  # the rotten record cannot be read
+    assert again.returncode == 1  # neither the rotten head nor its record can be read
     assert "0 new versions, 3 already current, 1 failed" in again.stdout
     assert "reprocess: 4/4 documents (100%)" in again.stderr.splitlines()[-1]
 
@@ -245,12 +247,19 @@ async def test_a_rotten_record_is_an_integrity_error_not_wrong_bytes(
     client = await make_client(store)
     record = await post(client, "This record will rot before it is read.")
     flip_a_bit(s3_settings, ids.record_key(record["id"], 1))  # type: ignore[arg-type]
-    response = await client.get(f"/v1/documents/{record['id']}")
+    response = await client.get(f"/v1/documents/{record['id']}?version=1")
     problem = await response.json(content_type=None)
     assert response.status == 500
     assert problem["type"] == "/problems/integrity-error"
+    # The latest is served from its head, an intact copy, until that rots too; then the
+    # read falls back to the version, which is rotten.
+    assert (await client.get(f"/v1/documents/{record['id']}")).status == 200
+    flip_a_bit(s3_settings, ids.latest_key(record["id"]))  # type: ignore[arg-type]
+    response = await client.get(f"/v1/documents/{record['id']}")
+    assert response.status == 500
+    assert (await response.json(content_type=None))["type"] == "/problems/integrity-error"
     scrape = await (await client.get("/metrics")).text()
-    assert 'vellum_storage_errors_total{kind="integrity-error",operation="get"} 1.0' in scrape
+    assert 'vellum_storage_errors_total{kind="integrity-error",operation="get"} 3.0' in scrape
 
 
 class CountingPages(MemoryStore):

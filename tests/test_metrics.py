@@ -57,15 +57,16 @@ async def test_requests_documents_and_storage_calls_are_counted(client) -> None:
 
     # Ingest: original, index entries (the change feed and four simhash bands: no URL or
     # external id asserted) and record, twice (the second time all but the feed entry
-    # exist, and the existing original is read back before it is reused), then the
-    # duplicate's stored record is read and its feed entry deleted; the 404 lists the
-    # document's versions.
+    # exist, and the existing original is read back before it is reused), and the head
+    # once, then the duplicate's stored record is read and its feed entry deleted; the
+    # 404 finds no head, then lists the document's versions.
     operations = "vellum_storage_operations_total"
-    assert value(samples, operations, operation="put_if_absent", outcome="ok") == 2 * 7
+    assert value(samples, operations, operation="put_if_absent", outcome="ok") == 2 * 7 + 1
+    assert value(samples, operations, operation="get", outcome="not_found") == 1
     assert value(samples, operations, operation="delete", outcome="ok") == 1
     assert value(samples, operations, operation="get", outcome="ok") == 2
     assert value(samples, operations, operation="list_keys", outcome="ok") >= 1
-    assert value(samples, "vellum_storage_operation_duration_seconds_count", operation="get") == 2
+    assert value(samples, "vellum_storage_operation_duration_seconds_count", operation="get") == 3
 
     assert value(samples, "vellum_http_requests_in_flight") == 1  # the scrape itself
     assert ("vellum_http_requests_shed_total", frozenset()) in samples
@@ -146,3 +147,36 @@ async def test_openmetrics_is_served_when_asked_for(client) -> None:
     )
     assert response.content_type == "application/openmetrics-text"
     assert (await response.text()).endswith("# EOF\n")
+
+
+async def test_lookups_are_counted_and_timed_by_kind(client) -> None:
+    body = {
+        "text": "A lookup counted.",
+        "source": {"url": "http://example.com/a", "external_id": "x"},
+    }
+    made = await client.post("/v1/documents", json=body)
+    assert made.status == 201  # its near_duplicates: one similar lookup
+    document = (await made.json())["id"]
+    for match in ("exact", "prefix", "host", "domain"):
+        for _ in range(2 if match == "host" else 1):
+            asked = {"url": "example.com/", "match": match}
+            assert (await client.get("/v1/documents", params=asked)).status == 200
+    assert (await client.get("/v1/documents", params={"external_id": "x"})).status == 200
+    assert (await client.get(f"/v1/documents/{document}/similar")).status == 200
+    assert (await client.get("/v1/changes")).status == 200
+    refused = {"url": "example.com", "match": "domain", "cursor": "nope"}
+    assert (await client.get("/v1/documents", params=refused)).status == 400  # not answered
+
+    samples = await scrape(client)
+    answered = {
+        "url_exact": 1,
+        "url_prefix": 1,
+        "url_host": 2,
+        "url_domain": 1,
+        "external_id": 1,
+        "similar": 2,
+        "changes": 1,
+    }
+    for kind, count in answered.items():
+        assert value(samples, "vellum_lookups_total", kind=kind) == count, kind
+        assert value(samples, "vellum_lookup_duration_seconds_count", kind=kind) == count, kind

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from service import ids
 from service.storage.s3 import S3ObjectStore, S3Settings
 from tests.conftest import all_keys
 from tests.servers import run_vellum, running_server, s3_environment
@@ -123,7 +124,7 @@ def test_sigterm_lets_in_flight_requests_finish(
 
     assert refused, "a new connection was accepted after SIGTERM"
     assert [status for status, _, _ in answers] == [201] * in_flight
-    records = [key for key in asyncio.run(all_keys(store)) if key.startswith("records/")]
+    records = [key for key in asyncio.run(all_keys(store)) if ids.is_version_key(key)]
     assert len(records) == in_flight
 
 

@@ -195,3 +195,11 @@ def test_config_from_environment() -> None:
 def test_bad_config_names_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Config.from_env({variable: value})
+
+
+def test_a_head_sorts_after_the_versions_and_is_no_version() -> None:
+    document = "a" * 32
+    versions = [ids.record_key(document, version) for version in (1, 999_999_999)]
+    assert all(ids.is_version_key(key) for key in versions)
+    assert not ids.is_version_key(ids.latest_key(document))
+    assert sorted([ids.latest_key(document), *versions])[-1] == ids.latest_key(document)

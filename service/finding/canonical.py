@@ -96,26 +96,10 @@ def _unescape(match: re.Match[str]) -> str:
     return character if character in _UNRESERVED else match.group(0)
 
 
-def canonical_of(surt: str) -> Canonical:
-    """The canonical form a SURT key (`surt`) was made of."""
-    authority, _, rest = surt.partition(")")
-    host, colon, port = authority.rpartition(":") if not authority.endswith("]") else ("", "", "")
-    if not colon or not port.isdigit():
-        return Canonical(host=authority, port=None, rest=rest)
-    return Canonical(host=host, port=int(port), rest=rest)
-
-
-def url_prefixes(asked: Canonical, match: Match) -> list[str]:
-    """The URL index's prefixes holding every entry a `match` of `asked` may answer, in
-    key order (a cut text needs its record's URL compared: `matches`)."""
-    host = f"{keys.URL}{keys.escape(asked.host)}"
-    if match == "exact":
-        return [f"{keys.URL}{keys.key_text(asked.surt)}{keys.END}"]
-    if match == "prefix":
-        return [f"{keys.URL}{keys.head(keys.escape(asked.surt))}"]
-    if match == "host":  # any port: `)` sorts before `:`
-        return [f"{host})", f"{host}:"]
-    return [f"{host})", f"{host},", f"{host}:"]  # domain: and subdomains; in key order
+def exact_prefix(asked: Canonical) -> str:
+    """The URL index's prefix of every capture of the URL `asked` (a cut text needs its
+    record's URL compared: `matches`)."""
+    return f"{keys.URL}{keys.key_text(asked.surt)}{keys.END}"
 
 
 def matches(found: Canonical, asked: Canonical, match: Match) -> bool:

@@ -3,8 +3,9 @@
 `IndexWriter.publish(record)` is step 3 of the write protocol (service.ingest, and
 service.jobs.reprocess for later versions):
 
-1. every entry of the record (`entry_keys`: the change feed; the URL and the external id
-   when asserted; the four simhash bands) is created at once, empty, conditionally;
+1. every entry of the record (`entry_keys`: the change feed; the URL, its host and parent
+   domains (service.finding.hosts) and the external id when asserted; the four simhash
+   bands) is created at once, empty, conditionally;
 2. if the write is still within its deadline, `DEADLINE_SHARE` of the change feed's
    settle window after `at` (the record's `began_at`), the record is created; past it,
    nothing more is written and the caller gets WriteDeadlinePassed (503): the feed serves
@@ -32,8 +33,8 @@ import structlog
 
 from service.archive import Archive
 from service.errors import StorageError, WriteDeadlinePassed
-from service.finding import keys
-from service.finding.canonical import NotAUrl, canonical
+from service.finding import hosts, keys
+from service.finding.canonical import Canonical, NotAUrl, canonical
 from service.media import TEXT_PLAIN
 from service.timestamps import utc_now
 from service.types import Record, record_encoder
@@ -59,9 +60,10 @@ def entry_keys(record: Record, sha256: str | None = None) -> list[str]:
     received = keys.received_instant(record.provenance.received_at)
     digest = sha256 or record_sha256(record)
     found = [keys.change_key(record_at(record), record.id, record.version, received, digest)]
-    url = url_text(record)
+    url = source_url(record)
     if url is not None:
-        found.append(keys.lookup_key(keys.URL, url, received, record.id, record.version))
+        found.append(keys.lookup_key(keys.URL, url.surt, received, record.id, record.version))
+        found += hosts.entry_keys(url.surt, url.host, received, record.id, record.version)
     if record.source.external_id is not None:
         found.append(
             keys.lookup_key(
@@ -73,12 +75,13 @@ def entry_keys(record: Record, sha256: str | None = None) -> list[str]:
     return found
 
 
-def url_text(record: Record) -> str | None:
-    """The SURT key of the record's asserted URL; None when none (or no host) is asserted."""
+def source_url(record: Record) -> Canonical | None:
+    """The canonical form of the record's asserted URL; None when none (or no host) is
+    asserted."""
     if record.source.url is None:
         return None
     try:
-        return canonical(record.source.url).surt
+        return canonical(record.source.url)
     except NotAUrl:
         return None
 

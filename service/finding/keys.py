@@ -3,6 +3,8 @@
     index/changes/<at>/<id>/<version>/<received_at>/<record sha256>
     index/url/<text>#<inverted received_at>/<id>/<inverted version>
     index/external-id/<text>#<inverted received_at>/<id>/<inverted version>
+    index/host/<host>#<inverted received_at>/<id>/<url>/<inverted version>
+    index/subdomain/<domain>#<inverted received_at>/<id>/<url>/<inverted version>
     index/simhash/<band 0-3>/<band, 4 hex>/<simhash, 16 hex>/<id>/<version>
 
 Entries are empty objects: a key says all an entry says. `<at>` and `<received_at>` are
@@ -11,7 +13,11 @@ is the 20 digits of `yyyyMMddhhmmssffffff` each replaced by 9 minus it, and an i
 version is 999999999 minus the version, so that newest sorts first. `<text>` is a URL's
 SURT key or an external id, escaped (`escape`) so that `#`, which ends it, never occurs
 in it, and cut to at most `MAX_TEXT` bytes (`key_text`): a key stays far below S3's
-1,024 bytes.
+1,024 bytes. In the host and subdomain indexes (service.finding.hosts) `<host>` and
+`<domain>` are a SURT host (`com,example,news`), cut to `HOST_TEXT` bytes, and `<url>` the
+capture's SURT key, with `/` and `~` escaped too (`segment`: one path segment, below the
+`/~` a cursor resumes at), cut to `URL_TEXT` bytes; it comes before the version because
+SeaweedFS refuses a key whose last segment is over 255 bytes.
 """
 
 from __future__ import annotations
@@ -27,11 +33,16 @@ ROOT = "index/"
 CHANGES = f"{ROOT}changes/"
 URL = f"{ROOT}url/"
 EXTERNAL_ID = f"{ROOT}external-id/"
+HOST = f"{ROOT}host/"
+SUBDOMAIN = f"{ROOT}subdomain/"
 SIMHASH = f"{ROOT}simhash/"
 END = "#"  # ends an escaped text; `escape` never leaves one in it
 LONG = "^"  # marks a cut text; `escape` never leaves one in it either
 MAX_TEXT = 640  # bytes of an escaped text kept whole; longer ones are cut
 CUT = 558  # a cut text keeps at most this many bytes, then LONG and the text's SHA-256
+HOST_TEXT = 240  # the host and subdomain indexes' `<host>`: bytes kept whole
+URL_TEXT = 384  # and their `<url>`: a key of theirs is at most 705 bytes
+_SPARE = MAX_TEXT - CUT  # bytes a cut text leaves for LONG and the digest
 BANDS = 4
 _SAFE = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?"
@@ -49,23 +60,40 @@ def escape(text: str) -> str:
     )
 
 
-def key_text(text: str) -> str:
-    """The escaped text as it stands in keys: whole up to MAX_TEXT bytes; else its first
-    CUT bytes (never splitting an escape), LONG, and the SHA-256 hex of the whole text.
-    A cut text is shared by every text that starts alike and has the same digest: a
-    reader still compares the text itself (the record's) before answering."""
-    escaped = escape(text)
-    if len(escaped) <= MAX_TEXT:
+def segment(text: str) -> str:
+    """The text escaped (`escape`) with `/` and `~` escaped as well: one path segment of a
+    key that sorts before `~`."""
+    return escape(text).replace("/", "%2F").replace("~", "%7E")
+
+
+def key_text(text: str, limit: int = MAX_TEXT, escaped: str | None = None) -> str:
+    """The escaped text (`escaped`, else `escape(text)`) as it stands in keys: whole up to
+    `limit` bytes; else its first `limit - 82` bytes (never splitting an escape), LONG,
+    and the SHA-256 hex of the whole text. A cut text is shared by every text that starts
+    alike and has the same digest: a reader still compares the text itself (the
+    record's) before answering."""
+    escaped = escape(text) if escaped is None else escaped
+    if len(escaped) <= limit:
         return escaped
-    return f"{head(escaped)}{LONG}{hashlib.sha256(text.encode()).hexdigest()}"
+    cut = head(escaped, limit - _SPARE)
+    return f"{cut}{LONG}{hashlib.sha256(text.encode()).hexdigest()}"
 
 
-def head(escaped: str) -> str:
-    """At most CUT bytes of an escaped text, never splitting an escape: the part of a
+def head(escaped: str, cut: int = CUT) -> str:
+    """At most `cut` bytes of an escaped text, never splitting an escape: the part of a
     text every key of a longer text that starts with it also starts with."""
-    cut = min(len(escaped), CUT)
+    cut = min(len(escaped), cut)
     percent = escaped.rfind("%", max(0, cut - 2), cut)
     return escaped[: percent if percent != -1 else cut]
+
+
+def may_start_with(text: str, escaped: str) -> bool:
+    """Whether the text a key's (escaped, maybe cut) `text` stands for may start with the
+    escaped text `escaped`: surely when whole; when cut, as far as its head tells."""
+    kept, cut, _ = text.partition(LONG)
+    if not cut or len(escaped) <= len(kept):
+        return kept.startswith(escaped)
+    return escaped.startswith(kept)
 
 
 def received_instant(received_at: str) -> datetime:
@@ -110,6 +138,17 @@ def lookup_key(family: str, text: str, received: datetime, document_id: str, ver
     )
 
 
+def host_key(
+    family: str, host: str, surt: str, received: datetime, document_id: str, version: int
+) -> str:
+    """An entry of the host (`family` HOST) or subdomain (SUBDOMAIN) index: the capture of
+    `surt` (a SURT key) under `host` (a SURT host)."""
+    return (
+        f"{family}{key_text(host, HOST_TEXT)}{END}{inverted(received)}/{document_id}/"
+        f"{key_text(surt, URL_TEXT, segment(surt))}/{inverted_version(version)}"
+    )
+
+
 def band_key(band: int, simhash: str, document_id: str, version: int) -> str:
     part = simhash[4 * band : 4 * band + 4]
     return f"{SIMHASH}{band}/{part}/{simhash}/{document_id}/{version:09d}"
@@ -129,10 +168,10 @@ class Change(msgspec.Struct, frozen=True):
 
 
 class Capture(msgspec.Struct, frozen=True):
-    """An entry of the URL or external id index, read from its key."""
+    """An entry of the URL, external id, host or subdomain index, read from its key."""
 
     key: str
-    text: str  # as in the key: escaped, maybe cut
+    text: str  # as in the key: escaped, maybe cut (the host indexes': the `<url>`)
     received: datetime
     id: str
     version: int
@@ -155,6 +194,20 @@ def parse_capture(family: str, key: str) -> Capture:
     text, _, tail = key.removeprefix(family).rpartition(END)
     received, document_id, version = tail.split("/")
     return Capture(key, text, uninverted(received), document_id, _MAX_VERSION - int(version))
+
+
+def parse_host_entry(family: str, key: str) -> Capture:
+    _, _, tail = key.removeprefix(family).partition(END)
+    received, document_id, url, version = tail.split("/")
+    return Capture(key, url, uninverted(received), document_id, _MAX_VERSION - int(version))
+
+
+def parse_entry(key: str) -> Capture:
+    """An entry of the URL, external id, host or subdomain index, whichever it is of."""
+    for family in (HOST, SUBDOMAIN):
+        if key.startswith(family):
+            return parse_host_entry(family, key)
+    return parse_capture(URL if key.startswith(URL) else EXTERNAL_ID, key)
 
 
 def parse_band(key: str) -> Band:

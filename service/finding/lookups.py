@@ -8,34 +8,40 @@ record has another receipt time (service.finding.entries):
 - URL and external id: per document found, one GET of its record (what an item shows:
   url and title as asserted, the original), which must exist and have the receipt time
   and the URL or external id of the entry. Versions of a document are adjacent in the
-  index, newest first: the first that checks out is the item.
+  index, newest first: the first that checks out is the item. `exact` reads the URL
+  index; `prefix`, `host` and `domain` one or two listings of the host and subdomain
+  indexes (service.finding.hosts), merged newest first (service.finding.captures).
 - similar: the four band listings, distances computed from the keys; one LIST of each
   candidate's versions confirms it and names its latest version.
 - changes: one HEAD per entry (service.finding.feed).
 
-A lookup reads at most `MAX_PAGES` listing pages per call; past them it answers what it
-found with a cursor to go on from.
+A lookup reads at most `MAX_PAGES` listing pages per call (all its listings together);
+past them it answers what it found with a cursor to go on from. Each lookup answered is
+told to `on_lookup` (its kind, one of model.LOOKUP_KINDS, and its seconds): the metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from service.archive import Archive
-from service.errors import BadParameter, IntegrityError, NotFound
+from service.errors import BadParameter
 from service.finding import keys
-from service.finding.canonical import NotAUrl, canonical, canonical_of, matches, url_prefixes
-from service.finding.cursors import MAX_PAGES, decode_cursor, encode_cursor, list_after
-from service.finding.entries import DEFAULT_SETTLE_SECONDS, url_text
+from service.finding.canonical import NotAUrl, canonical, exact_prefix, matches
+from service.finding.captures import read_captures, readable
+from service.finding.entries import DEFAULT_SETTLE_SECONDS, source_url
 from service.finding.feed import read_changes
-from service.finding.model import Capture, Captures, Changes, Match, OriginalRef
+from service.finding.hosts import Listing, listings
+from service.finding.model import Captures, Changes, Match
 from service.timestamps import utc_now
 from service.types import NearDuplicate, Record
 
-_PAGE = 1000
-_CONCURRENCY = 16
+T = TypeVar("T")
+CONFIRMING = 8  # near-duplicate candidates read at once: one request, a few S3 slots
 
 
 def distance(a: str, b: str) -> int:
@@ -49,11 +55,18 @@ class Finder:
         *,
         settle_seconds: float = DEFAULT_SETTLE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
+        on_lookup: Callable[[str, float], None] | None = None,
     ) -> None:
         self.archive = archive
         self.store = archive.store
         self.settle = timedelta(seconds=settle_seconds)
         self.clock = clock
+        self.on_lookup = on_lookup
+
+    def _answered(self, kind: str, started: float, answer: T) -> T:
+        if self.on_lookup is not None:
+            self.on_lookup(kind, time.perf_counter() - started)
+        return answer
 
     async def by_url(
         self,
@@ -66,21 +79,21 @@ class Finder:
         cursor: str | None = None,
     ) -> Captures:
         """Captures of `url` (`match`: exact, prefix, host, domain), received between
-        `since` and `until` (inclusive), newest first (for prefix, host and domain: by
-        URL in SURT order, newest first for each URL, as the CDX server sorts them)."""
+        `since` and `until` (inclusive), newest first: `exact` from the URL index,
+        the others from the host and subdomain indexes (service.finding.hosts)."""
+        started = time.perf_counter()
         try:
             asked = canonical(url)
         except NotAUrl as exc:
             raise BadParameter(f"url: {exc}", parameter="url") from None
-        prefixes = url_prefixes(asked, match)
 
         def wanted(record: Record) -> bool:
-            found = url_text(record)
-            return found is not None and matches(canonical_of(found), asked, match)
+            found = source_url(record)
+            return found is not None and matches(found, asked, match)
 
-        return await self._captures(
-            keys.URL, prefixes, wanted, since, until, limit, cursor, sorted_by_time=match == "exact"
-        )
+        plan = [Listing(exact_prefix(asked))] if match == "exact" else listings(asked, match)
+        found = await read_captures(self.archive, plan, wanted, since, until, limit, cursor)
+        return self._answered(f"url_{match}", started, found)
 
     async def by_external_id(
         self,
@@ -92,166 +105,59 @@ class Finder:
         cursor: str | None = None,
     ) -> Captures:
         """Documents whose asserted external id is `external_id`, newest first."""
+        started = time.perf_counter()
         prefix = f"{keys.EXTERNAL_ID}{keys.key_text(external_id)}{keys.END}"
-        return await self._captures(
-            keys.EXTERNAL_ID,
-            [prefix],
+        found = await read_captures(
+            self.archive,
+            [Listing(prefix)],
             lambda record: record.source.external_id == external_id,
             since,
             until,
             limit,
             cursor,
-            sorted_by_time=True,
         )
-
-    async def _captures(
-        self,
-        family: str,
-        prefixes: list[str],
-        wanted: Callable[[Record], bool],
-        since: datetime | None,
-        until: datetime | None,
-        limit: int,
-        cursor: str | None,
-        *,
-        sorted_by_time: bool,
-    ) -> Captures:
-        after = decode_cursor(cursor, "cursor", family) if cursor else ""
-        items: list[Capture] = []
-        taken: set[str] = set()  # documents answered (a document's versions are adjacent)
-        pages = 0
-        for prefix in prefixes:
-            start = after
-            if sorted_by_time and until is not None:  # past the entries received later
-                past = until + timedelta(microseconds=1)
-                start = max(start, f"{prefix}{keys.inverted(past)}/~")
-            while True:
-                if pages == MAX_PAGES:
-                    return Captures(items=items, next=encode_cursor(max(start, prefix)))
-                page = await self.store.list_page(
-                    prefix, start_after=list_after(start, prefix), limit=_PAGE
-                )
-                pages += 1
-                entries = [keys.parse_capture(family, key) for key in page]
-                exhausted = len(page) < _PAGE
-                if sorted_by_time and since is not None:
-                    newer = [entry for entry in entries if entry.received >= since]
-                    exhausted |= len(newer) < len(entries)  # the rest is older still
-                    entries = newer
-                entries = [
-                    entry
-                    for entry in entries
-                    if _within(entry.received, since, until) and _group(entry.key) not in taken
-                ]
-                resume = await self._first_of_each(entries, wanted, limit, items, taken)
-                if len(items) == limit:
-                    return Captures(items=items, next=encode_cursor(resume))
-                if exhausted:
-                    break
-                last = _group(page[-1])
-                start = f"{last}/~" if last in taken else page[-1]
-        return Captures(items=items, next=None)
-
-    async def _first_of_each(
-        self,
-        entries: list[keys.Capture],
-        wanted: Callable[[Record], bool],
-        limit: int,
-        items: list[Capture],
-        taken: set[str],
-    ) -> str:
-        """Add to `items`, up to `limit`, each document of `entries` (in order) by its
-        first entry that checks out; return the key to resume after, past the last
-        document looked at."""
-        groups: dict[str, list[keys.Capture]] = {}
-        for entry in entries:
-            groups.setdefault(_group(entry.key), []).append(entry)
-        limiter = asyncio.Semaphore(_CONCURRENCY)
-
-        async def first(group: list[keys.Capture]) -> Capture | None:
-            for entry in group:
-                async with limiter:
-                    record = await self._record(entry.id, entry.version)
-                if record is not None and _capture_of(record, entry) and wanted(record):
-                    return _item(record)
-            return None
-
-        names = list(groups)
-        resume = ""
-        while names and len(items) < limit:
-            batch, names = names[: limit - len(items)], names[limit - len(items) :]
-            found = await asyncio.gather(*(first(groups[name]) for name in batch))
-            for name, item in zip(batch, found, strict=True):
-                resume = f"{name}/~"  # past every version of this document
-                if item is not None:
-                    items.append(item)
-                    taken.add(name)
-        return resume
-
-    async def _record(self, document_id: str, version: int) -> Record | None:
-        try:
-            return await self.archive.record(document_id, version)
-        except (NotFound, IntegrityError):
-            return None
+        return self._answered("external_id", started, found)
 
     async def similar(self, document_id: str, max_distance: int = 3) -> list[NearDuplicate]:
         """Documents whose latest simhash is within `max_distance` bits of this document's
         latest record's, itself excluded, by distance then id."""
-        return await self.near(await self.archive.record(document_id), max_distance)
+        started = time.perf_counter()
+        found = await self._near(await self.archive.record(document_id), max_distance)
+        return self._answered("similar", started, found)
 
     async def near(self, record: Record, max_distance: int = 3) -> list[NearDuplicate]:
+        """The same for a record in hand (a POST's `near_duplicates`, the viewer)."""
+        started = time.perf_counter()
+        return self._answered("similar", started, await self._near(record, max_distance))
+
+    async def _near(self, record: Record, max_distance: int) -> list[NearDuplicate]:
         simhash = record.fingerprints.simhash
-        listings = await asyncio.gather(
+        bands = await asyncio.gather(
             *(self.store.list_keys(keys.band_prefix(b, simhash)) for b in range(keys.BANDS))
         )
-        seen: dict[str, dict[int, str]] = {}
-        for key in (key for listing in listings for key in listing):
-            band = keys.parse_band(key)
-            if band.id != record.id and distance(band.simhash, simhash) <= max_distance:
-                seen.setdefault(band.id, {})[band.version] = band.simhash
+        candidates = {
+            band.id
+            for band in (keys.parse_band(key) for listing in bands for key in listing)
+            if band.id != record.id and distance(band.simhash, simhash) <= max_distance
+        }
+        taking = asyncio.Semaphore(CONFIRMING)
 
         async def confirmed(candidate: str) -> NearDuplicate | None:
-            try:
-                latest = (await self.archive.versions(candidate))[-1]
-            except NotFound:
-                return None  # entries of a write that never published its record
-            found = seen[candidate].get(latest)
-            if found is None:
-                current = await self._record(candidate, latest)
-                found = current.fingerprints.simhash if current is not None else None
-            if found is None or distance(found, simhash) > max_distance:
+            """The candidate as its latest version stands (one GET of its head): an entry
+            may be of an older version, or of a write that never published its record."""
+            async with taking:
+                current = await readable(self.archive, candidate)
+            if current is None:
                 return None
-            return NearDuplicate(id=candidate, distance=distance(found, simhash))
+            found = distance(current.fingerprints.simhash, simhash)
+            return None if found > max_distance else NearDuplicate(id=candidate, distance=found)
 
-        results = await asyncio.gather(*(confirmed(candidate) for candidate in sorted(seen)))
+        results = await asyncio.gather(*(confirmed(candidate) for candidate in candidates))
         return sorted((r for r in results if r is not None), key=lambda r: (r.distance, r.id))
 
     async def changes(self, after: str | None = None, limit: int = 100) -> Changes:
         """Record versions in order of `at`, after the cursor `after` (from the start
         when None), only those older than the settle window (service.finding.feed)."""
-        return await read_changes(self.store, after, limit, self.clock() - self.settle)
-
-
-def _group(key: str) -> str:
-    """An entry's key without its version: the same for every version of a capture."""
-    return key.rpartition("/")[0]
-
-
-def _within(moment: datetime, since: datetime | None, until: datetime | None) -> bool:
-    return (since is None or moment >= since) and (until is None or moment <= until)
-
-
-def _capture_of(record: Record, entry: keys.Capture) -> bool:
-    """Whether the record is the one this entry was written for (not a duplicate's)."""
-    return keys.received_instant(record.provenance.received_at) == entry.received
-
-
-def _item(record: Record) -> Capture:
-    return Capture(
-        id=record.id,
-        version=record.version,
-        received_at=record.provenance.received_at,
-        url=record.source.url,
-        title=record.source.title,
-        original=OriginalRef(sha256=record.original.sha256, size=record.original.size),
-    )
+        started = time.perf_counter()
+        found = await read_changes(self.store, after, limit, self.clock() - self.settle)
+        return self._answered("changes", started, found)

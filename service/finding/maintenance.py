@@ -3,13 +3,20 @@
 `reindex` writes every entry of every record version (the same `entry_keys` as the write
 protocol, each a conditional create), so a run after any other run, or over an archive
 indexed already, creates only what is missing. A record written before the change feed
-had `began_at` gets its feed entry at its `received_at`.
+had `began_at` gets its feed entry at its `received_at`. It also moves each document's
+head (`records/<id>/latest.json`, service.archive) to its newest version where it is
+missing or behind.
 
 `stale_entries` finds the entries whose record does not exist, or is another write's (a
 duplicate's receipt time, another SHA-256), and removes them. An entry whose record is
 missing may belong to a write still in flight: it is looked at again once the settle window
 has passed since the listing (by then that write has published its record or never will),
 and only then called stale.
+
+`stale_heads` finds the heads that are missing or do not hold their document's newest
+version, and rewrites them from it. A head one version behind may be a write in flight
+(its version created, its head not yet moved): it too is looked at again after the
+settle window.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from service import ids
-from service.errors import IntegrityError, ObjectNotFound
+from service.archive import Archive
+from service.errors import IntegrityError, ObjectNotFound, StorageError, StorageUnavailable
 from service.finding import keys
 from service.finding.entries import DEFAULT_SETTLE_SECONDS, IndexWriter, entry_keys
 from service.storage.port import ObjectStore
@@ -33,6 +41,7 @@ class ReindexReport(msgspec.Struct, frozen=True):
     records: int  # record versions read
     created: int  # entries that were missing and are now written
     unreadable: list[str]  # record keys that could not be read (verify says why)
+    heads: int = 0  # heads that were missing or behind and are now rewritten
 
 
 class StaleEntry(msgspec.Struct, frozen=True):
@@ -50,16 +59,17 @@ async def reindex(
     """Every entry of every record version; `on_total` is told how many versions there
     are, `progress` how many are done."""
     store = writer.store
-    record_keys = [key for key in await store.list_keys("records/") if key.endswith(".json")]
+    record_keys = await version_keys(store)
+    newest = set(_newest_versions(record_keys).values())
     if on_total is not None:
         on_total(len(record_keys))
     limiter = asyncio.Semaphore(concurrency)
-    created = 0
+    created = heads = 0
     unreadable: list[str] = []
     done = 0
 
     async def index(key: str) -> None:
-        nonlocal created, done
+        nonlocal created, heads, done
         async with limiter:
             try:
                 data = await store.get(key)
@@ -71,12 +81,88 @@ async def reindex(
                     entry_keys(record, hashlib.sha256(data).hexdigest())
                 )
                 created += sum(made)
+                if key in newest:
+                    heads += await writer.archive.advance_head(record.id, record.version, data)
         done += 1
         if progress is not None:
             progress(done)
 
     await asyncio.gather(*(index(key) for key in record_keys))
-    return ReindexReport(records=len(record_keys), created=created, unreadable=sorted(unreadable))
+    return ReindexReport(
+        records=len(record_keys), created=created, unreadable=sorted(unreadable), heads=heads
+    )
+
+
+async def version_keys(store: ObjectStore) -> list[str]:
+    """The key of every record version (no heads), in order."""
+    return [key for key in await store.list_keys("records/") if ids.is_version_key(key)]
+
+
+def _newest_versions(record_keys: list[str]) -> dict[str, str]:
+    """Each document's newest version key, from version keys in order."""
+    return {key.split("/")[1]: key for key in record_keys}
+
+
+async def stale_heads(
+    archive: Archive,
+    *,
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+    concurrency: int = 8,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> list[StaleEntry]:
+    """The heads missing or not holding their newest version, rewritten from it."""
+    limiter = asyncio.Semaphore(concurrency)
+    listed_at = time.monotonic()
+    newest = _newest_versions(await version_keys(archive.store))
+
+    async def problem(document_id: str) -> str | None:
+        async with limiter:
+            try:
+                return await _head_problem(archive, newest[document_id])
+            except StorageUnavailable:
+                raise
+            except StorageError as error:  # its version's check reports it, if need be
+                return f"unreadable ({error.slug}: {error.detail})"
+
+    found = await asyncio.gather(*(problem(document_id) for document_id in newest))
+    suspects = [document_id for document_id, why in zip(newest, found, strict=True) if why]
+    if suspects:  # a write in flight has moved its head by then
+        await sleep(max(0.0, settle_seconds - (time.monotonic() - listed_at)))
+    again = await asyncio.gather(*(problem(document_id) for document_id in suspects))
+    stale = [(doc, why) for doc, why in zip(suspects, again, strict=True) if why is not None]
+
+    async def rewrite(document_id: str) -> None:
+        key = newest[document_id]
+        async with limiter:
+            try:
+                data = await archive.store.get(key)
+                await archive.advance_head(document_id, ids.version_of(key), data)
+            except StorageUnavailable:
+                raise
+            except StorageError:  # a version that cannot be read: verify reports it
+                pass
+
+    await asyncio.gather(*(rewrite(document_id) for document_id, _ in stale))
+    return [StaleEntry(ids.latest_key(doc), why) for doc, why in stale]
+
+
+async def _head_problem(archive: Archive, newest_key: str) -> str | None:
+    """Why the document's head is not its newest version `newest_key`, or None."""
+    document_id, version = newest_key.split("/")[1], ids.version_of(newest_key)
+    head = await archive.head_record(document_id)
+    if head is None:
+        return "missing or unreadable"
+    if head.version > version:
+        return None  # a version written since the listing
+    if head.version < version:
+        return f"holds version {head.version}, the newest is {version}"
+    try:
+        info = await archive.store.head(newest_key)
+    except ObjectNotFound:
+        return None
+    if info.sha256 != hashlib.sha256(head.data).hexdigest():
+        return f"holds other bytes than version {version}"
+    return None
 
 
 async def stale_entries(
@@ -133,8 +219,7 @@ async def _entry_problem(store: ObjectStore, key: str) -> str | None:
         except ObjectNotFound:
             return _MISSING
         return None
-    family = keys.URL if key.startswith(keys.URL) else keys.EXTERNAL_ID
-    capture = keys.parse_capture(family, key)
+    capture = keys.parse_entry(key)  # URL, external id, host or subdomain
     record = await _record(store, capture.id, capture.version)
     if record is None:
         return _MISSING

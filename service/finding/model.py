@@ -10,6 +10,8 @@ from service.types import DocumentId, NearDuplicate, Offset, Sha256Hex, Version
 
 Match = Literal["exact", "prefix", "host", "domain"]
 MATCHES: tuple[Match, ...] = ("exact", "prefix", "host", "domain")
+# What the metrics count lookups by (service.metrics): url_<match> for each match.
+LOOKUP_KINDS = (*(f"url_{match}" for match in MATCHES), "external_id", "similar", "changes")
 
 
 class OriginalRef(msgspec.Struct, frozen=True):

@@ -9,7 +9,9 @@ Findings, one per object:
   two steps; harmless, reported so it can be cleaned up);
 - `stale-index`: an index entry whose record does not exist or is another write's (left by
   a write that failed between its entries and its record, or by a duplicate): removed,
-  as lookups skip it anyway (service.finding.maintenance).
+  as lookups skip it anyway (service.finding.maintenance); also a document's head
+  (`records/<id>/latest.json`) that is missing or does not hold its newest version:
+  rewritten from it.
 - `unreadable`: an object listed that could not be read (gone since, access refused):
   reported, and the check goes on (the original of an unreadable record is then reported
   unreferenced too: what it names is not known); only storage going away stops it.
@@ -27,6 +29,7 @@ are new, so `unreferenced` means no record named the original when the check end
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -34,9 +37,10 @@ from typing import Literal
 import msgspec
 
 from service import ids
+from service.archive import Archive
 from service.errors import IntegrityError, ObjectNotFound, StorageError, StorageUnavailable
 from service.finding.entries import DEFAULT_SETTLE_SECONDS
-from service.finding.maintenance import stale_entries
+from service.finding.maintenance import stale_entries, stale_heads, version_keys
 from service.jobs.takers import each
 from service.storage.port import BulkStore
 from service.types import Record, record_decoder
@@ -136,9 +140,16 @@ async def verify(
         Finding("unreferenced", key, "no record names this original")
         for key in sorted(originals_set - referenced)
     )
-    stale = await stale_entries(store, settle_seconds=settle_seconds, concurrency=concurrency)
+    stale, heads = await asyncio.gather(
+        stale_entries(store, settle_seconds=settle_seconds, concurrency=concurrency),
+        stale_heads(Archive(store), settle_seconds=settle_seconds, concurrency=concurrency),
+    )
     findings.extend(
         Finding("stale-index", entry.key, f"{entry.detail}: removed") for entry in stale
+    )
+    findings.extend(
+        Finding("stale-index", head.key, f"{head.detail}: rewritten from the newest version")
+        for head in heads
     )
     order = {"corrupt": 0, "missing": 1, "unreadable": 2, "unreferenced": 3, "stale-index": 4}
     findings.sort(key=lambda finding: (order[finding.kind], finding.key))
@@ -149,7 +160,7 @@ Check = Callable[[str], Awaitable[None]]
 
 
 async def _record_keys(store: BulkStore) -> list[str]:
-    return [key for key in await store.list_keys("records/") if key.endswith(".json")]
+    return await version_keys(store)
 
 
 async def _read(store: BulkStore, key: str) -> bytes | None:

@@ -2,10 +2,11 @@
 
 Keys are relative to the archive (the adapter adds its configured prefix, in the form
 `key_prefix` gives it). Objects are never overwritten: `put_if_absent` is the only write
-(but for `replace`, the repair of an object found rotten, conditional on the rotten
-object's ETag), a conditional create whose body the server verifies against the SHA-256
-the caller computed; that digest is also kept with the object (user metadata `sha256`),
-so later corruption can be found.
+(but for `replace`, conditional on the ETag of the object it replaces: the repair of an
+object found rotten, and the move of a document's head to a newer version), a
+conditional create whose body the server verifies against the SHA-256 the caller
+computed; that digest is also kept with the object (user metadata `sha256`), so later
+corruption can be found.
 
 Errors: `ObjectNotFound` for a missing key, `StorageUnavailable` when the store cannot be
 reached or answers with a server error, `StorageError` for anything else.
@@ -67,8 +68,8 @@ class ObjectStore(Protocol):
     async def replace(
         self, key: str, data: bytes, *, sha256: bytes, content_type: str, if_match: str
     ) -> bool:
-        """Overwrite `key` only while its ETag is `if_match` (the one repair of an object
-        that failed its check); False if it changed meanwhile."""
+        """Overwrite `key` only while its ETag is `if_match` (the repair of an object that
+        failed its check, the move of a head); False if it changed or went meanwhile."""
 
     async def check(self) -> None:
         """Return if the store is reachable and the bucket exists, else raise."""

@@ -123,7 +123,8 @@ PARAMETERS = {
     "match": Parameter(
         "query",
         Match,
-        "`exact` (default), `prefix`, `host` (any port) or `domain` (and subdomains).",
+        "`exact` (default), `prefix`, `host` (any port) or `domain` (and subdomains; a domain"
+        " of two labels or more, or an IP address).",
     ),
     "external_id": Parameter("query", str, "An asserted `source.external_id`, matched exactly."),
     "from": Parameter(

@@ -8,12 +8,15 @@ Vellum's GET /v1/documents/{id} (latest: one GET of its head) and ?version=1 ("p
 at the read concurrency, each over the objects written by the last ingest phase of its
 own target. Each boto3 phase is preceded by the same phase of the raw ceiling
 (bench.raw_s3: SigV4 by hand over http.client), the storage limit Vellum's own cost is held
-to. Interleaving the targets keeps drift (a growing volume, a neighbour's load)
-from favouring either one. Then a bulk import, and
+to, and by Vellum's S3 transport alone (bench.transport: an `S3ObjectStore` in this
+process), whose CPU per call is held to the raw client's. Interleaving the targets keeps
+drift (a growing volume, a neighbour's load) from favouring either one. Then a bulk
+import, and
 a second server, `vellum serve --workers 2`, through the same ingest (C > 1) and
 read phases: the scaling figure, set against the same ceilings. Last, the cost of the
-indexes and of each lookup (bench.finding). Vellum's S3 calls per document in its ingest
-and read phases come from its /metrics; bench.verdict judges issue #15's targets.
+indexes and of each lookup (bench.finding), unless `--finding-sizes 0`. Vellum's S3 calls
+per document in its ingest and read phases come from its /metrics; bench.verdict judges
+issue #15's targets.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from bench.processes import IMPORT_CONCURRENCY, Server, seaweedfs, vellum
 from bench.raw_s3 import RawCeiling
 from bench.s3_ceiling import Ceiling
 from bench.settings import Settings, parse
+from bench.transport import Transport
 from service import __version__
 from service.config import Config
 from service.errors import VellumError
@@ -97,16 +101,21 @@ def _run(settings: Settings) -> report.Results:
         # Its own meter: the other-CPU figure of the whole run above covers one server.
         with vellum(s3, f"bench/{run_id}/workers", Path(workdir), workers=2) as pair:
             run.scaling_phases(pair, procstat.CpuMeter({"vellum": pair.pid, "seaweedfs": weed_pid}))
-        _progress(f"finding: ingest with indexes, lookups at {settings.finding_sizes} documents")
-        try:
-            finding_result: finding.FindingResult | None = asyncio.run(
-                finding.run(
-                    s3, f"bench/{run_id}/finding", weed_pid, settings.finding_sizes, articles.texts
+        finding_result: finding.FindingResult | None = None
+        if settings.finding_sizes:
+            _progress(f"finding: ingest with indexes, lookups at {settings.finding_sizes} docs")
+            try:
+                finding_result = asyncio.run(
+                    finding.run(
+                        s3,
+                        f"bench/{run_id}/finding",
+                        weed_pid,
+                        settings.finding_sizes,
+                        articles.texts,
+                    )
                 )
-            )
-        except VellumError as exc:  # e.g. Overloaded on a busy machine: keep the rest
-            _progress(f"finding: failed ({exc}); its figures are left out of this run")
-            finding_result = None
+            except VellumError as exc:  # e.g. Overloaded on a busy machine: keep the rest
+                _progress(f"finding: failed ({exc}); its figures are left out of this run")
     return report.Results(
         date=started_at.isoformat(timespec="seconds"),
         machine=procstat.machine(),
@@ -158,7 +167,12 @@ class Run:
         raw_prefix = boto3_prefix.replace("boto3", "raw")
         with RawCeiling(s3, raw_prefix, self.settings.get_concurrency) as raw:
             raw.put_pairs(self.documents.take(warmup))
+        transport_prefix = boto3_prefix.replace("boto3", "transport")
+        Transport(s3, transport_prefix, self.settings.get_concurrency).put_pairs(
+            self.documents.take(warmup)
+        )
         raw_keys: list[str] = []
+        transport_keys: list[str] = []
         keys: list[str] = []
         ids: list[str] = []
         for concurrency in self.settings.levels:
@@ -167,6 +181,11 @@ class Run:
                 with self.meter.window() as cpu:
                     timings, raw_keys = raw.put_pairs(batch)
             self._add(report.RAW_TARGET, "ingest", concurrency, timings, cpu)
+            transport = Transport(s3, transport_prefix, concurrency)
+            batch = self.documents.take(docs)
+            with self.meter.window() as cpu:
+                timings, transport_keys = transport.put_pairs(batch)
+            self._add(verdict.TRANSPORT_TARGET, "ingest", concurrency, timings, cpu)
             with Ceiling(s3, boto3_prefix, concurrency) as ceiling:
                 batch = self.documents.take(docs)
                 with self.meter.window() as cpu:
@@ -183,6 +202,9 @@ class Run:
         with RawCeiling(s3, raw_prefix, concurrency) as raw, self.meter.window() as cpu:
             timings = raw.get(raw_keys)
         self._add(report.RAW_TARGET, "read", concurrency, timings, cpu)
+        with self.meter.window() as cpu:
+            timings = Transport(s3, transport_prefix, concurrency).get(transport_keys)
+        self._add(verdict.TRANSPORT_TARGET, "read", concurrency, timings, cpu)
         with Ceiling(s3, boto3_prefix, concurrency) as ceiling, self.meter.window() as cpu:
             timings = ceiling.get(keys)
         self._add("boto3", "read", concurrency, timings, cpu)

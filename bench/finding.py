@@ -259,7 +259,7 @@ async def run(
         rate = written / max(populate_seconds, 1e-9)
         return FindingResult(ingest=ingest, lookups=lookups, populate_entries_per_second=rate)
     finally:
-        inner.close()
+        await inner.close()
 
 
 def describe(result: FindingResult) -> str:

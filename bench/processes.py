@@ -41,15 +41,19 @@ def seaweedfs(workdir: Path, bucket: str) -> Iterator[tuple[S3Settings, int]]:
     server = EmbeddedS3(workdir / "seaweedfs", bucket=bucket)
     try:
         settings = server.start()
-        probe = S3ObjectStore(settings)
-        try:
-            asyncio.run(server.wait_ready(probe))
-        finally:
-            probe.close()
+        asyncio.run(_s3_ready(server, settings))
         assert server.process is not None
         yield settings, server.process.pid
     finally:
         server.stop()
+
+
+async def _s3_ready(server: EmbeddedS3, settings: S3Settings) -> None:
+    probe = S3ObjectStore(settings)
+    try:
+        await server.wait_ready(probe)
+    finally:
+        await probe.close()
 
 
 IMPORT_CONCURRENCY = 16

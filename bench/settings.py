@@ -60,9 +60,10 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     )
     parser.add_argument(
         "--finding-sizes",
-        type=_levels,
+        type=_sizes,
         default=env.get("BENCH_FINDING_SIZES", "10000"),
-        help="archive sizes the lookups are timed at (BENCH_FINDING_SIZES, default 10000)",
+        help="archive sizes the lookups are timed at, 0 for none "
+        "(BENCH_FINDING_SIZES, default 10000)",
     )
     parser.add_argument(
         "--output",
@@ -87,6 +88,11 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
     return number
+
+
+def _sizes(value: str) -> tuple[int, ...]:
+    """`_levels`, or `0`: no phase at all."""
+    return () if value.strip() == "0" else _levels(value)
 
 
 def _levels(value: str) -> tuple[int, ...]:

@@ -2,7 +2,7 @@
 
 The normalizer is pure CPU, about 1 ms per 5 KB article, and a Python process runs
 Python code one thread at a time: on the event loop it would take turns with HTTP
-handling and boto3 for the same core. With `processes` >= 1 every analysis runs in a
+handling and the S3 transport for the same core. With `processes` >= 1 every analysis runs in a
 pool of that many child processes, and the server process only sends the text and
 decodes the answer (msgpack, tens of microseconds). With 0 it runs in this process:
 inline for short texts, in a thread for long ones so the event loop keeps serving.

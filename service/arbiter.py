@@ -11,7 +11,7 @@ multiprocess recipe for gunicorn: PROMETHEUS_MULTIPROC_DIR is set before this pr
 starts, and `child_exit` marks a dead worker's live gauges dead.
 
 The application is made in each worker after the fork (never in the arbiter): its S3
-client, thread pool and analysis processes are the worker's own.
+connection pool and analysis processes are the worker's own.
 """
 
 from __future__ import annotations

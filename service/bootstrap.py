@@ -147,7 +147,7 @@ async def open_storage(config: Config) -> AsyncIterator[tuple[S3ObjectStore, str
                 log.warning("storage_unavailable_at_start", detail=exc.detail)
             yield store, s3_description(config)
         finally:
-            store.close()
+            await store.close()
         return
 
     embedded = EmbeddedS3(config.data_dir, bucket=config.s3_bucket, weed=config.weed_binary)
@@ -165,7 +165,7 @@ async def open_storage(config: Config) -> AsyncIterator[tuple[S3ObjectStore, str
                     ),
                 )
         finally:
-            store.close()
+            await store.close()
     finally:
         await asyncio.to_thread(embedded.stop)
 

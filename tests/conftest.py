@@ -32,6 +32,7 @@ from service.storage.embedded import EmbeddedS3
 from service.storage.memory import MemoryStore
 from service.storage.port import ObjectStore
 from service.storage.s3 import S3ObjectStore, S3Settings
+from tests.servers import wait_ready
 
 CORPUS = Path(
     os.environ.get("ARTICLE_CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared/corpus")
@@ -72,11 +73,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Settings]:
     server = EmbeddedS3(tmp_path_factory.mktemp("seaweedfs"), bucket="vellum-test")
     settings = server.start()
     try:
-        probe = S3ObjectStore(settings)
-        try:
-            asyncio.run(server.wait_ready(probe))
-        finally:
-            probe.close()
+        asyncio.run(wait_ready(server, settings))
         yield settings
     finally:
         server.stop()
@@ -89,11 +86,11 @@ def s3_settings(s3_server: S3Settings) -> S3Settings:
 
 
 @pytest.fixture
-def s3_store(s3_settings: S3Settings) -> Iterator[S3ObjectStore]:
+async def s3_store(s3_settings: S3Settings) -> AsyncIterator[S3ObjectStore]:
     """The S3 adapter on the session's real server, under this test's own prefix."""
     adapter = S3ObjectStore(s3_settings)
     yield adapter
-    adapter.close()
+    await adapter.close()
 
 
 @pytest.fixture

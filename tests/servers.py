@@ -1,4 +1,5 @@
-"""Running `vellum serve` as a real child process for end-to-end tests."""
+"""Running `vellum serve` as a real child process for end-to-end tests; waiting for an
+embedded S3 server to be ready."""
 
 from __future__ import annotations
 
@@ -13,8 +14,17 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from service.storage.embedded import free_ports
-from service.storage.s3 import S3Settings
+from service.storage.embedded import EmbeddedS3, free_ports
+from service.storage.s3 import S3ObjectStore, S3Settings
+
+
+async def wait_ready(server: EmbeddedS3, settings: S3Settings) -> None:
+    """Until a started embedded server answers S3 calls (an adapter of its own asks)."""
+    probe = S3ObjectStore(settings)
+    try:
+        await server.wait_ready(probe)
+    finally:
+        await probe.close()
 
 
 class ServerProcess:

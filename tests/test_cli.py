@@ -86,7 +86,7 @@ async def _record_ids(settings: S3Settings) -> list[str]:
     try:
         return sorted({key.split("/")[1] for key in await store.list_keys("records/")})
     finally:
-        store.close()
+        await store.close()
 
 
 def test_import_every_object_under_an_s3_prefix(

@@ -22,6 +22,7 @@ from service.errors import EmbeddedStorageError
 from service.storage.embedded import EmbeddedS3, free_port_pairs, port_candidates
 from service.storage.s3 import S3ObjectStore
 from service.storage.weed_security import TlsFiles, write_certificates
+from tests.servers import wait_ready
 
 
 def test_port_pairs_leave_room_for_grpc_at_plus_10000() -> None:
@@ -45,11 +46,7 @@ def test_port_pairs_avoid_the_ephemeral_range() -> None:
 
 
 def start_ready(server: EmbeddedS3) -> None:
-    store = S3ObjectStore(server.start())
-    try:
-        asyncio.run(server.wait_ready(store))
-    finally:
-        store.close()
+    asyncio.run(wait_ready(server, server.start()))
 
 
 def test_a_weed_orphaned_by_a_killed_vellum_is_stopped_by_the_next_start(tmp_path: Path) -> None:
@@ -172,7 +169,7 @@ def test_the_internal_ports_refuse_requests_without_the_signing_key(tmp_path: Pa
         assert _http(f"{volume}/{fid}", context=tls)[0] == 401
         assert asyncio.run(store.get("doc")) == body  # S3 itself is unaffected
     finally:
-        store.close()
+        asyncio.run(store.close())
         server.stop()
 
 
@@ -294,7 +291,7 @@ def test_the_grpc_and_http_ports_refuse_clients_without_the_certificate(tmp_path
         assert (tls / "weed.key").stat().st_mode & 0o777 == 0o600
         assert "PRIVATE KEY" not in (tls / "ca.crt").read_text()  # the CA's key stays in memory
     finally:
-        store.close()
+        asyncio.run(store.close())
         server.stop()
     assert not (tmp_path / "data" / "s3" / "tls").exists()
 
@@ -339,5 +336,5 @@ def test_a_restarted_server_gets_new_certificates_and_stays_closed(tmp_path: Pat
     try:
         asyncio.run(kill_and_check_the_restart())
     finally:
-        store.close()
+        asyncio.run(store.close())
         server.stop()

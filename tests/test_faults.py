@@ -89,7 +89,7 @@ async def test_unreachable_storage_is_503_and_not_ready(
         read = await client.get("/v1/documents/" + "a" * 32)
         assert read.status == 503
     finally:
-        store.close()
+        await store.close()
 
 
 class RefusingWrites:

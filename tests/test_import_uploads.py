@@ -9,11 +9,11 @@ import socket
 
 import msgspec
 import pytest
-from botocore.exceptions import ClientError
 
 from service.config import Config
 from service.jobs.uploads import abort_stale_uploads
 from service.storage.s3 import S3ObjectStore
+from service.storage.s3.transport import S3Error, translate
 from service.web.typedefs import LIFECYCLE
 from tests.test_imports import NDJSON
 from tests.test_storage import held_chunks, wait_for_open_upload
@@ -135,11 +135,10 @@ async def test_a_client_gone_mid_import_leaves_no_open_upload(
 async def test_a_storage_error_mid_import_leaves_no_open_upload(
     make_client, s3_store: S3ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing_part(**_: object) -> None:
-        error = {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}
-        raise ClientError(error, "UploadPart")  # type: ignore[arg-type]
+    async def failing_part(*_: object) -> None:
+        raise translate(S3Error("UploadPart", 500, "InternalError", {}))
 
-    monkeypatch.setattr(s3_store._client, "upload_part", failing_part)
+    monkeypatch.setattr(s3_store, "_upload_part", failing_part)
     client = await make_client(s3_store)
     response = await client.post("/v1/imports", data=LINE * 10, headers=NDJSON)
     assert response.status == 503

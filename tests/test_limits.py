@@ -114,7 +114,7 @@ async def test_s3_calls_beyond_the_pending_bound_fail_at_once(s3_settings) -> No
         assert all(isinstance(r, list) for r in results if not isinstance(r, Overloaded))
         assert await store.list_keys("") == []  # and it serves again afterwards
     finally:
-        store.close()
+        await store.close()
 
 
 @pytest.mark.parametrize("depth", [33, 100_000])

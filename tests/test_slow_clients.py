@@ -95,11 +95,14 @@ def text_request(text: str, *, extra: bytes = b"") -> bytes:
 
 
 def stored_keys(s3: S3Settings) -> list[str]:
-    store = S3ObjectStore(s3)
-    try:
-        return sorted(asyncio.run(all_keys(store)))
-    finally:
-        store.close()
+    async def listed() -> list[str]:
+        store = S3ObjectStore(s3)
+        try:
+            return sorted(await all_keys(store))
+        finally:
+            await store.close()
+
+    return asyncio.run(listed())
 
 
 def header_timeouts(server: ServerProcess) -> float:

@@ -71,7 +71,7 @@ async def test_s3_killed_mid_load_loses_nothing(tmp_path: Path) -> None:
     finally:
         if supervisor is not None:
             supervisor.cancel()
-        store.close()
+        await store.close()
         s3.stop()
 
     statuses = [status for _, status, _ in answers]

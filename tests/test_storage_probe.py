@@ -90,7 +90,7 @@ async def test_an_endpoint_ignoring_if_none_match_is_refused(through_proxy) -> N
         with pytest.raises(UnsafeStorage, match=r"second conditional create.*412"):
             await store.ensure_bucket()
     finally:
-        store.close()
+        await store.close()
 
 
 async def test_an_endpoint_not_checking_checksums_is_refused(through_proxy) -> None:  # type: ignore[no-untyped-def]
@@ -99,4 +99,4 @@ async def test_an_endpoint_not_checking_checksums_is_refused(through_proxy) -> N
         with pytest.raises(UnsafeStorage, match=r"SHA-256 does not match.*400"):
             await store.ensure_bucket()
     finally:
-        store.close()
+        await store.close()

@@ -1,7 +1,7 @@
 """A storage port that measures another: counts, latency and errors of every port call.
 
 It wraps whichever adapter the application runs on (S3, or a test's fake), so boto3 stays
-in `s3.py` and the metrics stay out of it. Outcomes: `ok`, `not_found` (a missing key is
+in `s3/` and the metrics stay out of it. Outcomes: `ok`, `not_found` (a missing key is
 an answer, not a failure), `cancelled` and `error`, whose kind is the problem slug of the exception
 (`storage-unavailable`, `storage-error`, ...).
 

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from service.storage.embedded import EmbeddedS3, free_ports  # noqa: E402
-from service.storage.s3 import S3ObjectStore  # noqa: E402
+from tests.servers import wait_ready  # noqa: E402
 
 IMAGE = "vellum:image-test"
 LOCAL_BASE = "vellum-base:bookworm"
@@ -491,11 +491,7 @@ def host_seaweedfs() -> Iterator[EmbeddedS3]:
         server = EmbeddedS3(Path(data), bucket=BUCKET)
         server.start()
         try:
-            store = S3ObjectStore(server.settings)
-            try:
-                asyncio.run(server.wait_ready(store))
-            finally:
-                store.close()
+            asyncio.run(wait_ready(server, server.settings))
             say(
                 f"SeaweedFS on the host: {server.settings.endpoint} (pid {server.process.pid if server.process else '?'})"
             )

@@ -16,7 +16,7 @@ from service.analysis import Analyzer
 from service.archive import Archive
 from service.errors import StorageError
 from service.finding.entries import IndexWriter
-from service.finding.maintenance import marked_version_keys, reindex
+from service.finding.maintenance import marked_version_keys, reindex, stale_entries
 from service.ingest import Arrival, Ingestor
 from service.jobs.reprocess import document_ids, reprocess
 from service.jobs.verify import verify
@@ -432,3 +432,33 @@ async def test_each_documents_newest_version_is_told_across_listing_pages(monkey
         (ids.record_key("c" * 32, 2), False),
         (ids.record_key("c" * 32, 3), True),
     ]
+
+
+class NoWholeListing(MemoryStore):
+    """A store whose `list_keys` (every key under a prefix, at once) must not be used."""
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        raise AssertionError(f"listed every key under {prefix!r} at once")
+
+
+async def test_stale_entries_are_found_from_a_listing_read_a_page_at_a_time(
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """verify's index check listed all of index/ and started a task per entry; now it reads
+    a page at a time with a few takers and keeps only what looks stale."""
+    monkeypatch.setattr("service.storage.memory.PAGE_KEYS", 3)
+    store = NoWholeListing()
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(Archive(store), analyzer)
+        for n in range(4):
+            submission = from_text_body(f"Entry {n}.".encode(), resolve_charset("utf-8"))
+            made = await ingestor.ingest(submission, Arrival(channel="http"))
+    gone = made.record
+    await store.delete(ids.record_key(gone.id, gone.version))  # its entries now bear nothing out
+    stale = await stale_entries(store, settle_seconds=0.0)
+    assert stale
+    assert {gone.id in entry.key for entry in stale} == {True}
+    assert [entry.key for entry in stale] == sorted(entry.key for entry in stale)
+    left = set(await MemoryStore.list_keys(store, "index/"))  # the test may list at once
+    assert not {entry.key for entry in stale} & left
+    assert await stale_entries(store, settle_seconds=0.0) == []

@@ -190,30 +190,33 @@ async def stale_entries(
     remove: bool = True,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> list[StaleEntry]:
-    """The index entries no record bears out (removed, unless `remove` is False)."""
-    limiter = asyncio.Semaphore(concurrency)
+    """The index entries no record bears out (removed, unless `remove` is False). The
+    listing is read a page at a time with `concurrency` takers; only suspects are kept."""
     listed_at = time.monotonic()
+    suspects: list[StaleEntry] = []
 
-    async def problem(key: str) -> str | None:
-        async with limiter:
-            return await _entry_problem(store, key)
+    async def first_look(key: str) -> None:
+        if (found := await _entry_problem(store, key)) is not None:
+            suspects.append(StaleEntry(key, found))
 
-    listed = await store.list_keys(keys.ROOT)
-    problems = await asyncio.gather(*(problem(key) for key in listed))
-    suspects = [(key, found) for key, found in zip(listed, problems, strict=True) if found]
-    missing = [key for key, found in suspects if found == _MISSING]
+    await each(listing(store, keys.ROOT), first_look, concurrency)
+    missing = [entry.key for entry in suspects if entry.detail == _MISSING]
     if missing:  # a write still in flight has published its record by then, or never will
         await sleep(max(0.0, settle_seconds - (time.monotonic() - listed_at)))
-    again = dict(
-        zip(missing, await asyncio.gather(*(problem(key) for key in missing)), strict=True)
-    )
-    stale = [
-        StaleEntry(key, found)
-        for key, found in suspects
-        if found != _MISSING or again[key] is not None
-    ]
+    published: set[str] = set()
+
+    async def second_look(key: str) -> None:
+        if await _entry_problem(store, key) is None:
+            published.add(key)
+
+    await each(missing, second_look, concurrency)
+    stale = sorted((entry for entry in suspects if entry.key not in published), key=lambda e: e.key)
+
+    async def removed(entry: StaleEntry) -> None:
+        await store.delete(entry.key)
+
     if remove:
-        await asyncio.gather(*(store.delete(entry.key) for entry in stale))
+        await each(stale, removed, concurrency)
     return stale
 
 

@@ -160,8 +160,8 @@ async def test_entries_of_a_failed_write_are_skipped_removed_by_verify_and_retri
         f"records/{twin.id}/000000001.json",
         f"records/{twin.id}/latest.json",
     ]
-    # the twin's, and the failed write's (feed, URL, host, external id, four bands)
-    assert len(await store.list_keys("index/")) == 5 + 8
+    # the twin's, and the failed write's (feed, URL, host, `com`, external id, four bands)
+    assert len(await store.list_keys("index/")) == 5 + 9
     finder = Finder(archive, clock=later())
     assert (await finder.by_url(SOURCE["url"])).items == []
     assert (await finder.by_external_id(SOURCE["external_id"])).items == []
@@ -170,7 +170,7 @@ async def test_entries_of_a_failed_write_are_skipped_removed_by_verify_and_retri
 
     report = await verify(store, settle_seconds=0.01)
     stale = [finding for finding in report.findings if finding.kind == "stale-index"]
-    assert len(stale) == 8
+    assert len(stale) == 9
     assert all("does not exist" in finding.detail for finding in stale)
     assert len(await store.list_keys("index/")) == 5
 
@@ -206,7 +206,8 @@ async def test_a_duplicate_removes_its_entries_and_verify_removes_a_crashed_ones
     assert [item.id for item in (await finder.by_url(SOURCE["url"])).items] == [first.id]
     assert await traverse(finder) == [(first.id, 1)]
     report = await verify(store, settle_seconds=0.01)
-    assert sorted(f.kind for f in report.findings) == ["stale-index"] * 4  # feed, URL, host, id
+    # feed, URL, host, `com`, external id
+    assert sorted(f.kind for f in report.findings) == ["stale-index"] * 5
     assert await store.list_keys("index/") == kept
 
 

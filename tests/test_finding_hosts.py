@@ -126,24 +126,46 @@ async def test_a_domain_deeper_than_the_entries_is_answered_from_its_parent(clie
     assert await urls("a.b.c.d.e.example.com", "host") == [DEEP[0]]
 
 
-async def test_an_address_is_its_own_domain_and_a_top_level_domain_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+async def test_an_address_is_its_own_domain(client) -> None:  # type: ignore[no-untyped-def]
     made = await post(client, "An address.", url="http://192.0.2.7/a")
     found = await find(client, url="192.0.2.7", match="domain")
     assert [item["id"] for item in found["items"]] == [made["id"]]
-    for top in ("com", "localhost"):
-        problem = await find(client, 400, url=top, match="domain")
-        assert problem["parameter"] == "match"
 
 
-def test_a_capture_has_at_most_four_host_entries() -> None:
+async def test_a_top_level_or_one_label_domain_is_answered_newest_first(client) -> None:  # type: ignore[no-untyped-def]
+    """`match=domain` of `com` is every .com host; of `localhost`, the host itself and its
+    subdomains: SPEC §9 makes no exception for one label."""
+    urls = [
+        "http://example.com/1",
+        "http://localhost/2",
+        "http://news.example.org/3",
+        "http://a.news.example.com/4",
+        "http://dev.localhost/5",
+        "http://example.net/6",
+    ]
+    made = [(await post(client, f"Top {n}.", url=url))["id"] for n, url in enumerate(urls)]
+
+    async def ids_of(url: str) -> list[object]:
+        return [item["id"] for item in (await find(client, url=url, match="domain"))["items"]]
+
+    assert await ids_of("com") == [made[3], made[0]]
+    assert await ids_of("localhost") == [made[4], made[1]]
+    assert await ids_of("org") == [made[2]]
+    page = await find(client, url="com", match="domain", limit="1")
+    assert [item["id"] for item in page["items"]] == [made[3]]
+    rest = await find(client, url="com", match="domain", cursor=page["next"])
+    assert [item["id"] for item in rest["items"]] == [made[0]]
+
+
+def test_a_capture_has_at_most_five_host_entries() -> None:
     from service.finding.hosts import entry_keys
 
     moment = keys.received_instant("2026-12-07T10:00:00.000000Z")
     for host, count in [
-        ("com,example", 1),
-        ("com,example,news", 2),
-        ("uk,co,bbc,news", 3),
-        ("com,example,e,d,c,b,a", 4),
+        ("com,example", 2),
+        ("com,example,news", 3),
+        ("uk,co,bbc,news", 4),
+        ("com,example,e,d,c,b,a", 5),
         ("192.0.2.7", 1),
         ("localhost", 1),
     ]:
@@ -169,7 +191,7 @@ async def test_reindex_writes_the_host_entries_of_records_indexed_before_them(st
     for key in written:  # as an archive indexed before the host indexes existed has them
         await store.delete(key)
     report = await reindex(IndexWriter(archive))
-    assert report.created == 3  # example.com's host entry; news.example.com's and its domain's
+    assert report.created == 5  # example.com's host and com; news.example.com's, com,example, com
     again = sorted(await store.list_keys("index/host/") + await store.list_keys("index/subdomain/"))
     assert again == written
     news = made[1]

@@ -1,13 +1,12 @@
 """The host and subdomain indexes: the captures of a host, or of a domain, newest first.
 
 Every capture with a URL has an entry under its host (`index/host/com,example,news#…`)
-and one under each of its parent domains of 2, 3 and 4 labels
-(`index/subdomain/com,example#…`): at most `MAX_ENTRIES` entries. Without a public
-suffix list a domain of two labels stands for the registrable one (`co.uk` gets entries
-too, which cost a PUT and answer nothing wrong). A host of one label or an IP address has
-its host entry only. A host of 6 labels or more has no entries under its parents of 5
-labels or more: a domain that deep is answered from its parent of 4 labels, filtered by
-the URL each entry carries.
+and one under each of its parent domains of 1 to 4 labels (`index/subdomain/com#…`,
+`index/subdomain/com,example#…`): at most `MAX_ENTRIES` entries. No public suffix list
+is needed: every level has its entries. A host of one label or an IP address has its
+host entry only. A host of 6 labels or more has no entries under its parents of 5 labels
+or more: a domain that deep is answered from its parent of 4 labels, filtered by the URL
+each entry carries.
 
 So each lookup reads one or two listings, each newest first (service.finding.captures
 merges two by key):
@@ -17,8 +16,6 @@ merges two by key):
   URL is confirmed against the record, as every item is);
 - `domain`: the domain's host entries and its subdomain entries, merged; for a domain of
   5 labels or more, the subdomain entries of its parent of 4 labels whose URL is under it.
-  A domain of one label (a top-level domain, `localhost`) has no entries of its
-  subdomains: refused (400), ask by host instead.
 """
 
 from __future__ import annotations
@@ -29,13 +26,12 @@ from datetime import datetime
 
 import msgspec
 
-from service.errors import BadParameter
 from service.finding import keys
 from service.finding.canonical import Canonical
 from service.finding.model import Match
 
-MAX_ENTRIES = 4  # per capture: its host, and its parent domains of 2 to 4 labels
-_DEEPEST = MAX_ENTRIES  # labels of the deepest parent domain that gets entries
+_DEEPEST = 4  # labels of the deepest parent domain that gets entries
+MAX_ENTRIES = 1 + _DEEPEST  # per capture: its host, and its parent domains of 1 to 4 labels
 
 
 class Listing(msgspec.Struct, frozen=True):
@@ -47,10 +43,10 @@ class Listing(msgspec.Struct, frozen=True):
 
 
 def parents(host: str) -> list[str]:
-    """The parent domains of a SURT host that get subdomain entries: those of 2 to 4
-    labels, shortest first (`com,example,news,live` -> `com,example`, `com,example,news`)."""
-    labels = host.split(",")  # an IP address is one label
-    return [",".join(labels[:n]) for n in range(2, min(len(labels), _DEEPEST + 1))]
+    """The parent domains of a SURT host that get subdomain entries: those of 1 to 4
+    labels, shortest first (`com,example,news` -> `com`, `com,example`)."""
+    labels = host.split(",")  # an IP address is one label: no parents
+    return [",".join(labels[:n]) for n in range(1, min(len(labels), _DEEPEST + 1))]
 
 
 def entry_keys(
@@ -75,12 +71,6 @@ def listings(asked: Canonical, match: Match) -> list[Listing]:
     labels = asked.host.split(",")
     if _is_address(asked.host):
         return [Listing(own)]  # an address has no subdomains
-    if len(labels) == 1:
-        raise BadParameter(
-            "match=domain needs a domain of two labels or more (the subdomains of a "
-            "top-level domain are not indexed by time); ask by host",
-            parameter="match",
-        )
     if len(labels) <= _DEEPEST:
         return [Listing(own), Listing(_subdomains(asked.host))]
     under = keys.segment(asked.host)

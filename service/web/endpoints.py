@@ -123,8 +123,8 @@ PARAMETERS = {
     "match": Parameter(
         "query",
         Match,
-        "`exact` (default), `prefix`, `host` (any port) or `domain` (and subdomains; a domain"
-        " of two labels or more, or an IP address).",
+        "`exact` (default), `prefix`, `host` (any port) or `domain` (and subdomains, of"
+        " any number of labels: `com` is every .com host).",
     ),
     "external_id": Parameter("query", str, "An asserted `source.external_id`, matched exactly."),
     "from": Parameter(

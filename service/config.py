@@ -45,7 +45,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     s3_bucket: str = "vellum"
     s3_prefix: str = ""
     s3_region: str = "us-east-1"
-    # Connections of the S3 transport's pool; up to 8 calls per connection may be under
+    # Connections of the S3 transport's pool; up to 64 calls per connection may be under
     # way or wait for one, beyond that a call is refused (503 Overloaded).
     s3_max_connections: int = 16
     s3_timeout_seconds: float = 10.0

@@ -17,7 +17,9 @@ connections before use for the same reason.) Answers outside the
 statuses a call accepts become Vellum's exceptions here (`translate`).
 
 At most `PENDING_PER_CONNECTION` requests per connection may be under way or waiting for
-a connection; beyond that a request fails at once with Overloaded (503), not queued.
+a connection; beyond that a request fails at once with Overloaded (503), not queued: a
+backstop behind the server's own admission (`VELLUM_MAX_IN_FLIGHT` requests, bytes in
+flight), for when S3 slows down.
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ from service.errors import (
 from service.storage.s3 import xml
 from service.storage.s3.settings import S3Settings
 
-PENDING_PER_CONNECTION = 8  # S3 requests that may be under way or wait, per connection
+# S3 requests that may be under way or wait, per connection. One ingest makes about a dozen
+# calls at once (its original, index entries, record and head: docs/format.md), so 64 lets
+# 16 connections carry the calls of 64 concurrent ingests and more; a queue that long
+# still drains in well under a second at the pool's rate.
+PENDING_PER_CONNECTION = 64
 MAX_ATTEMPTS = 3  # botocore's standard mode
 MAX_BACKOFF_SECONDS = 20.0
 _RETRY_COST, _THROTTLING_RETRY_COST, _NO_RETRY_INCREMENT = 14, 5, 1  # botocore's quota

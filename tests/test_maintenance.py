@@ -80,6 +80,17 @@ class StoredWhileListing(MemoryStore):
         return keys
 
 
+async def ingest_texts(store: MemoryStore, texts: list[str]) -> list[Record]:
+    """The texts stored as documents (HTTP ingests, analysis in this process)."""
+    made = []
+    async with Analyzer(0) as analyzer:
+        ingestor = Ingestor(Archive(store), analyzer)
+        for text in texts:
+            submission = from_text_body(text.encode(), resolve_charset("utf-8"))
+            made.append((await ingestor.ingest(submission, Arrival(channel="http"))).record)
+    return made
+
+
 async def test_a_document_stored_while_verify_runs_is_no_finding() -> None:
     """Stored between verify's two listings, a document was reported `missing` (listed
     record, unlisted original) or `unreferenced` (listed original, unlisted record)."""
@@ -113,11 +124,7 @@ async def test_verify_reports_an_unreadable_object_and_goes_on() -> None:
     """One object that could not be read stopped verify with a traceback; now it is an
     `unreadable` finding and the others are checked."""
     store = RefusingOne()
-    async with Analyzer(0) as analyzer:
-        ingestor = Ingestor(Archive(store), analyzer)
-        for text in (b"First.", b"Second.", b"Third."):
-            submission = from_text_body(text, resolve_charset("utf-8"))
-            await ingestor.ingest(submission, Arrival(channel="http"))
+    await ingest_texts(store, ["First.", "Second.", "Third."])
     records = [key for key in await store.list_keys("records/") if ids.is_version_key(key)]
     store.refused = records[1]
     report = await verify(store, concurrency=2)
@@ -352,18 +359,12 @@ async def test_reindex_reads_the_listing_as_it_goes_and_skips_other_keys(monkeyp
     that is no version (a document's `latest.json`) is not read as one."""
     monkeypatch.setattr("service.storage.memory.PAGE_KEYS", 2)
     store = CountingPages()
-    async with Analyzer(0) as analyzer:
-        ingestor = Ingestor(Archive(store), analyzer)
-        for n in range(5):
-            submission = from_text_body(f"Document {n}.".encode(), resolve_charset("utf-8"))
-            made = await ingestor.ingest(submission, Arrival(channel="http"))
-    other = f"records/{made.record.id}/latest.json"
-    await store.put_if_absent(other, b"{}", sha256=hashlib.sha256(b"{}").digest(), content_type="x")
+    await ingest_texts(store, [f"Document {n}." for n in range(5)])  # and their heads
     store.events.clear()
     report = await reindex(IndexWriter(Archive(store)), concurrency=1)
     assert (report.records, report.created, report.unreadable) == (5, 0, [])
     pages = [n for n, event in enumerate(store.events) if event == "key page"]
-    assert len(pages) >= 3  # 6 keys, 2 a page
+    assert len(pages) >= 5  # 10 keys (5 versions, 5 heads), 2 a page
     assert store.events.index("record") < pages[-1]
     assert store.events.count("record") == 5  # latest.json unread
 
@@ -448,12 +449,7 @@ async def test_stale_entries_are_found_from_a_listing_read_a_page_at_a_time(
     a page at a time with a few takers and keeps only what looks stale."""
     monkeypatch.setattr("service.storage.memory.PAGE_KEYS", 3)
     store = NoWholeListing()
-    async with Analyzer(0) as analyzer:
-        ingestor = Ingestor(Archive(store), analyzer)
-        for n in range(4):
-            submission = from_text_body(f"Entry {n}.".encode(), resolve_charset("utf-8"))
-            made = await ingestor.ingest(submission, Arrival(channel="http"))
-    gone = made.record
+    gone = (await ingest_texts(store, [f"Entry {n}." for n in range(4)]))[-1]
     await store.delete(ids.record_key(gone.id, gone.version))  # its entries now bear nothing out
     stale = await stale_entries(store, settle_seconds=0.0)
     assert stale

@@ -24,7 +24,7 @@ import msgspec
 from bench.measure import BenchError
 from bench.settings import REPO
 from service.storage.embedded import EmbeddedS3, free_ports
-from service.storage.s3 import S3ObjectStore, S3Settings
+from service.storage.s3 import S3Settings
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -41,19 +41,11 @@ def seaweedfs(workdir: Path, bucket: str) -> Iterator[tuple[S3Settings, int]]:
     server = EmbeddedS3(workdir / "seaweedfs", bucket=bucket)
     try:
         settings = server.start()
-        asyncio.run(_s3_ready(server, settings))
+        asyncio.run(server.wait_ready())
         assert server.process is not None
         yield settings, server.process.pid
     finally:
         server.stop()
-
-
-async def _s3_ready(server: EmbeddedS3, settings: S3Settings) -> None:
-    probe = S3ObjectStore(settings)
-    try:
-        await server.wait_ready(probe)
-    finally:
-        await probe.close()
 
 
 IMPORT_CONCURRENCY = 16

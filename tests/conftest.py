@@ -32,7 +32,6 @@ from service.storage.embedded import EmbeddedS3
 from service.storage.memory import MemoryStore
 from service.storage.port import ObjectStore
 from service.storage.s3 import S3ObjectStore, S3Settings
-from tests.servers import wait_ready
 
 CORPUS = Path(
     os.environ.get("ARTICLE_CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared/corpus")
@@ -73,7 +72,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Settings]:
     server = EmbeddedS3(tmp_path_factory.mktemp("seaweedfs"), bucket="vellum-test")
     settings = server.start()
     try:
-        asyncio.run(wait_ready(server, settings))
+        asyncio.run(server.wait_ready())
         yield settings
     finally:
         server.stop()

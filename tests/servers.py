@@ -14,17 +14,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from service.storage.embedded import EmbeddedS3, free_ports
-from service.storage.s3 import S3ObjectStore, S3Settings
-
-
-async def wait_ready(server: EmbeddedS3, settings: S3Settings) -> None:
-    """Until a started embedded server answers S3 calls (an adapter of its own asks)."""
-    probe = S3ObjectStore(settings)
-    try:
-        await server.wait_ready(probe)
-    finally:
-        await probe.close()
+from service.storage.embedded import free_ports
+from service.storage.s3 import S3Settings
 
 
 class ServerProcess:

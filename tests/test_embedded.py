@@ -22,7 +22,6 @@ from service.errors import EmbeddedStorageError
 from service.storage.embedded import EmbeddedS3, free_port_pairs, port_candidates
 from service.storage.s3 import S3ObjectStore
 from service.storage.weed_security import TlsFiles, write_certificates
-from tests.servers import wait_ready
 
 
 def test_port_pairs_leave_room_for_grpc_at_plus_10000() -> None:
@@ -46,7 +45,8 @@ def test_port_pairs_avoid_the_ephemeral_range() -> None:
 
 
 def start_ready(server: EmbeddedS3) -> None:
-    asyncio.run(wait_ready(server, server.start()))
+    server.start()
+    asyncio.run(server.wait_ready())
 
 
 def test_a_weed_orphaned_by_a_killed_vellum_is_stopped_by_the_next_start(tmp_path: Path) -> None:

@@ -298,8 +298,15 @@ class EmbeddedS3:
             data_dir=str(self.root),
         )
 
-    async def wait_ready(self, store: S3ObjectStore) -> None:
-        """Poll real S3 calls until the bucket exists and a probe object round-trips."""
+    async def wait_ready(self, store: S3ObjectStore | None = None) -> None:
+        """Poll real S3 calls until the bucket exists and a probe object round-trips,
+        through `store`, or an adapter of its own on this server's settings."""
+        if store is None:
+            probe = S3ObjectStore(self.settings)
+            try:
+                return await self.wait_ready(probe)
+            finally:
+                await probe.close()
         deadline = time.monotonic() + self.start_timeout
         last_error = "no answer yet"
         while time.monotonic() < deadline:

@@ -49,7 +49,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from service.storage.embedded import EmbeddedS3, free_ports  # noqa: E402
-from tests.servers import wait_ready  # noqa: E402
 
 IMAGE = "vellum:image-test"
 LOCAL_BASE = "vellum-base:bookworm"
@@ -491,7 +490,7 @@ def host_seaweedfs() -> Iterator[EmbeddedS3]:
         server = EmbeddedS3(Path(data), bucket=BUCKET)
         server.start()
         try:
-            asyncio.run(wait_ready(server, server.settings))
+            asyncio.run(server.wait_ready())
             say(
                 f"SeaweedFS on the host: {server.settings.endpoint} (pid {server.process.pid if server.process else '?'})"
             )

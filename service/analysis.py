@@ -2,28 +2,32 @@
 
 The normalizer is pure CPU, about 1 ms per 5 KB article, and a Python process runs
 Python code one thread at a time: on the event loop it would take turns with HTTP
-handling and the S3 transport for the same core. With `processes` >= 1 every analysis runs in a
-pool of that many child processes, and the server process only sends the text and
-decodes the answer (msgpack, tens of microseconds). With 0 it runs in this process:
-inline for short texts, in a thread for long ones so the event loop keeps serving.
+handling and the S3 transport for the same core. With `processes` >= 1 every analysis
+runs in one of that many child processes, each joined to the server by its own socket
+pair: the server writes the text (msgpack) on the event loop and reads the packed
+analysis back as the child sends it, with no thread of its own in between (a
+`ProcessPoolExecutor` spent about as much of the server's CPU on its feeder and manager
+threads and their wake-up pipes as the normalizer spent in the child: docs/performance.md).
+With 0 it runs in this process: inline for short texts, in a thread for long ones so the
+event loop keeps serving.
 
 The children come from a forkserver that has imported the normalizer, so starting or
-replacing one takes milliseconds and no thread of this process is ever forked. `start()`
-loads the language model in every child before the server reports ready. Children exit
-with the server, also when it is killed with SIGKILL. A child that
-dies (killed, out of memory) breaks the whole pool in `concurrent.futures`; the pool is
-then replaced and the analysis tried once more, so only a text that kills the analyser
-twice in a row fails (500 analysis-failed).
+replacing one takes milliseconds and no thread of this process is ever forked. A child
+loads the language model before it says it is ready, and `start()` waits for every
+child, so the server reports ready with warm children. Children exit with the server,
+also when it is killed with SIGKILL. A child that dies (killed, out of memory) is
+replaced and the analysis tried once more on another, so only a text that kills the
+analyser twice in a row fails (500 analysis-failed); an exception in the normalizer
+fails the request the same way, and the child serves on.
 
 Every analysis has a deadline, `timeout_seconds` per MiB of text (2**20 characters) and
-at least `timeout_seconds`: no input, however hostile, holds a child longer. At most
-`processes` analyses are handed to the pool at once (the others wait their turn in this
-process), so the clock of an analysis starts when a child takes it, not while it queues.
-Past the deadline the pool's children are killed with SIGKILL and the pool replaced
-(`concurrent.futures` cannot stop one task); an analysis that was running beside it on
-another child is started again on the new pool, without counting as a death of its
-own, and the late one fails with 503 analysis-timeout. Without processes a thread cannot
-be killed: the request still fails at the deadline, and the thread runs to its end.
+at least `timeout_seconds`: no input, however hostile, holds a child longer. An analysis
+waits in this process for an idle child, so its clock starts when a child takes it, not
+while it queues. Past the deadline that child alone is killed (SIGKILL) and replaced; the
+request fails with 503 analysis-timeout and the other children go on. A request that
+gives up (cancelled) leaves its child to finish the answer, which is read and dropped, so
+the child returns to the pool in step. Without processes a thread cannot be killed: the
+request still fails at the deadline, and the thread runs to its end.
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ import multiprocessing
 import os
 import select
 import signal
+import socket
 import threading
-import weakref
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Awaitable, Callable
+from multiprocessing.process import BaseProcess
+from typing import Any, BinaryIO
 
 import msgspec
 import structlog
@@ -55,11 +60,23 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 # On close, children still analysing get this long before SIGKILL. By then the requests
 # waiting for them have had the server's shutdown timeout: nobody waits for the answer.
 CLOSE_GRACE_SECONDS = 5.0
+# A new child starts and loads the language model within this, or is killed.
+START_TIMEOUT_SECONDS = 60.0
+RESTART_DELAY_SECONDS = 1.0  # between attempts to start a replacement that failed
 MIB = 1024 * 1024
 WARM_UP_TEXT = "Warming up: this sentence loads the language model in every analysis process."
 
+# A frame on a child's socket: 4 bytes of length (big-endian), then one byte of kind,
+# then the payload. To the child: the text and title (msgpack). From it: READY once
+# warm, then ANALYSIS (the packed Analysis) or FAILED (the exception, as text) per text.
+_LENGTH_BYTES = 4
+READY, ANALYSIS, FAILED = b"R", b"A", b"F"
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Analysis)
+_request_decoder = msgspec.msgpack.Decoder(tuple[str, str | None])
+
+AnalyzePacked = Callable[[str, str | None], bytes]
 
 
 def _analyze_packed(text: str, title: str | None) -> bytes:
@@ -67,22 +84,89 @@ def _analyze_packed(text: str, title: str | None) -> bytes:
     return _encoder.encode(analyze(text, title))
 
 
-def _child_started(server_pid: int) -> None:
-    # Ctrl-C in a terminal reaches the whole process group; the parent shuts the pool down.
+def _frame(kind: bytes, payload: bytes) -> list[bytes]:
+    return [(len(payload) + 1).to_bytes(_LENGTH_BYTES, "big"), kind, payload]
+
+
+def _serve(channel: socket.socket, server_pid: int, analysis: AnalyzePacked) -> None:
+    """A child's life: warm up, say READY, then answer each text until the server closes
+    its end (or exits, see `_exit_with`)."""
+    # Ctrl-C in a terminal reaches the whole process group; the server closes its end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A child holds its own task queue open, so it would outlive a server killed with
-    # SIGKILL; it watches the server instead and exits with it.
     try:
         server = os.pidfd_open(server_pid)
     except ProcessLookupError:
         os._exit(1)
     threading.Thread(target=_exit_with, args=(server,), daemon=True).start()
-    analyze(WARM_UP_TEXT, None)  # the language model loads before any deadline runs
+    analysis(WARM_UP_TEXT, None)  # the language model loads before any deadline runs
+    with channel, channel.makefile("rb") as incoming:
+        try:
+            channel.sendall(b"".join(_frame(READY, b"")))
+            while (request := _read_frame(incoming)) is not None:
+                text, title = _request_decoder.decode(request)
+                try:
+                    answer = _frame(ANALYSIS, analysis(text, title))
+                except Exception as exc:  # the normalizer's bug fails this text, not the child
+                    answer = _frame(FAILED, f"{type(exc).__name__}: {exc}".encode())
+                channel.sendall(b"".join(answer))
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the server went away mid-answer
+
+
+def _read_frame(incoming: BinaryIO) -> bytes | None:
+    """The next request in a child; None when the server has closed its end."""
+    length = incoming.read(_LENGTH_BYTES)
+    if len(length) < _LENGTH_BYTES:
+        return None
+    body = incoming.read(int.from_bytes(length, "big"))
+    return body[1:]  # the kind byte of a request says nothing
 
 
 def _exit_with(server: int) -> None:
     select.select([server], [], [])  # a pidfd becomes readable when its process exits
     os._exit(1)
+
+
+class _ChildDied(Exception):
+    """The child's socket closed before its answer was whole."""
+
+
+class _Child:
+    """One analysis process and the server's end of its socket pair."""
+
+    def __init__(
+        self, process: BaseProcess, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.process = process
+        self.reader = reader
+        self.writer = writer
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    async def receive(self) -> tuple[bytes, bytes]:
+        """The next frame from the child: its kind and payload."""
+        try:
+            length = await self.reader.readexactly(_LENGTH_BYTES)
+            body = await self.reader.readexactly(int.from_bytes(length, "big"))
+        except (asyncio.IncompleteReadError, ConnectionError) as lost:
+            raise _ChildDied from lost
+        return body[:1], body[1:]
+
+    async def ask(self, request: bytes) -> tuple[bytes, bytes]:
+        try:
+            self.writer.writelines(_frame(b"T", request))
+            await self.writer.drain()
+        except ConnectionError as lost:
+            raise _ChildDied from lost
+        return await self.receive()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self.writer.close()
 
 
 class Analyzer:
@@ -91,12 +175,12 @@ class Analyzer:
     def __init__(self, processes: int, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self.processes = processes
         self.timeout_seconds = timeout_seconds
-        self._pool: ProcessPoolExecutor | None = None
-        self._warming: asyncio.Future[None] | None = None
-        self._slots = asyncio.Semaphore(max(processes, 1))
-        # Pools whose children this analyser killed (a deadline passed): the analyses
-        # that were running on them are not to blame and are started again.
-        self._killed: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+        self._children: set[_Child] = set()  # alive, idle or busy
+        self._idle: asyncio.Queue[_Child] = asyncio.Queue()
+        self._tasks: set[asyncio.Future[Any]] = set()  # replacements, reaping
+        self._closing = False
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["service.normalize"])
 
     async def __aenter__(self) -> Analyzer:
         await self.start()
@@ -105,43 +189,73 @@ class Analyzer:
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
-    async def start(self) -> None:
-        if self.processes == 0:
-            return
-        self._pool = self._new_pool()
-        self._warming = asyncio.ensure_future(self._warm_up(self._pool))
-        await self._warming
+    def pids(self) -> list[int]:
+        """The analysis processes' pids (none without processes)."""
+        return sorted(child.pid for child in self._children)
 
-    async def _warm_up(self, pool: ProcessPoolExecutor) -> None:
-        """One warm-up per child: each starts and loads the language model now, not on a
-        request (and not on an analysis's deadline)."""
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(BrokenProcessPool):
-            await asyncio.gather(
-                *(
-                    loop.run_in_executor(pool, _analyze_packed, WARM_UP_TEXT, None)
-                    for _ in range(self.processes)
-                )
-            )
+    async def start(self) -> None:
+        """Start every child; each is warm (its language model loaded) when this returns."""
+        children = await asyncio.gather(
+            *(self._start_child() for _ in range(self.processes)), return_exceptions=True
+        )
+        failed = [child for child in children if isinstance(child, BaseException)]
+        for child in children:
+            if isinstance(child, _Child):
+                self._enlist(child)
+        if failed:
+            await self.close()
+            raise RuntimeError("an analysis process did not start") from failed[0]
+
+    async def _start_child(self) -> _Child:
+        ours, theirs = socket.socketpair()
+        process = self._context.Process(
+            target=_serve, args=(theirs, os.getpid(), _analyze_packed), daemon=True
+        )
+        try:
+            await asyncio.to_thread(process.start)
+            reader, writer = await asyncio.open_connection(sock=ours)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        child = _Child(process, reader, writer)
+        try:
+            async with asyncio.timeout(START_TIMEOUT_SECONDS):
+                kind, _ = await child.receive()
+            if kind != READY:
+                raise _ChildDied(f"said {kind!r} before it was ready")
+        except BaseException:
+            self._reap(child)
+            raise
+        return child
+
+    def _enlist(self, child: _Child) -> None:
+        self._children.add(child)
+        self._idle.put_nowait(child)
 
     async def close(self) -> None:
-        """Stop the children: those still analysing get `CLOSE_GRACE_SECONDS` to finish,
-        then SIGKILL, so a stuck analysis never holds up a shutdown (a blocking
-        `shutdown(wait=True)` waited for it for ever, the event loop stopped meanwhile)."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        children = list(pool._processes.values())  # concurrent.futures keeps them
-        pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the children: each finishes what it analyses, within
+        `CLOSE_GRACE_SECONDS`, then SIGKILL, so a stuck analysis never holds up a
+        shutdown."""
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        children, self._children = list(self._children), set()
+        for child in children:
+            with contextlib.suppress(ConnectionError):
+                child.writer.write_eof()  # the child reads the end of its input and exits
         loop = asyncio.get_running_loop()
         ends = loop.time() + CLOSE_GRACE_SECONDS
         for child in children:
-            await asyncio.to_thread(child.join, max(0.0, ends - loop.time()))
+            await asyncio.to_thread(child.process.join, max(0.0, ends - loop.time()))
         for child in children:
-            if child.is_alive():
+            if child.process.is_alive():
                 log.warning("analysis_process_killed", pid=child.pid)
                 child.kill()
-                await asyncio.to_thread(child.join)
+                await asyncio.to_thread(child.process.join)
+            child.writer.close()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def deadline(self, text: str) -> float:
         """Seconds the analysis of `text` may take."""
@@ -149,7 +263,7 @@ class Analyzer:
 
     async def analyze(self, text: str, title: str | None) -> Analysis:
         deadline = self.deadline(text)
-        if self._pool is None:
+        if self.processes == 0:
             if len(text) <= INLINE_ANALYSIS_CHARS:
                 return analyze(text, title)
             try:
@@ -157,30 +271,40 @@ class Analyzer:
                     return await asyncio.to_thread(analyze, text, title)
             except TimeoutError:
                 raise self._timeout(deadline) from None
-        loop = asyncio.get_running_loop()
-        deaths = 0
-        async with self._slots:
-            while True:
-                pool = self._pool
-                assert pool is not None, "the analyser is closed"
-                if self._warming is not None:  # a new pool's children start first
-                    await asyncio.shield(self._warming)
-                try:
-                    async with asyncio.timeout(deadline):
-                        packed = await loop.run_in_executor(pool, _analyze_packed, text, title)
-                except TimeoutError:
-                    self._kill(pool)
-                    raise self._timeout(deadline) from None
-                except BrokenProcessPool:
-                    if pool not in self._killed:
-                        deaths += 1
-                    self._replace(pool)
-                    if deaths == 2:
-                        raise AnalysisFailed(
-                            "the analysis process died twice while analysing this text"
-                        ) from None
-                    continue
-                return _decoder.decode(packed)
+        request = _encoder.encode((text, title))
+        for attempt in (1, 2):
+            assert not self._closing, "the analyser is closed"
+            child = await self._idle.get()
+            # The conversation is a task of its own, so that a request that gives up
+            # leaves the child to finish its answer and go back to the pool in step.
+            conversation = asyncio.ensure_future(self._converse(child, request))
+            conversation.add_done_callback(_retrieved)
+            try:
+                async with asyncio.timeout(deadline):
+                    kind, payload = await asyncio.shield(conversation)
+            except TimeoutError:
+                child.kill()  # the conversation ends, and the child is replaced
+                raise self._timeout(deadline) from None
+            except _ChildDied:
+                if attempt == 2:
+                    raise AnalysisFailed(
+                        "the analysis process died twice while analysing this text"
+                    ) from None
+                continue
+            if kind == FAILED:
+                raise AnalysisFailed(f"the analysis failed: {payload.decode()}")
+            return _decoder.decode(payload)
+        raise AssertionError("unreachable")
+
+    async def _converse(self, child: _Child, request: bytes) -> tuple[bytes, bytes]:
+        """Ask the child; back to the idle ones after an answer, replaced after none."""
+        try:
+            answer = await child.ask(request)
+        except BaseException:
+            self._retire(child)
+            raise
+        self._idle.put_nowait(child)
+        return answer
 
     def _timeout(self, deadline: float) -> AnalysisTimeout:
         log.warning("analysis_timeout", limit_seconds=round(deadline, 3))
@@ -189,29 +313,41 @@ class Analyzer:
             limit_seconds=round(deadline, 3),
         )
 
-    def _kill(self, pool: ProcessPoolExecutor) -> None:
-        """Kill the children of `pool` (one of them is stuck) and replace the pool."""
-        if pool is not self._pool:
-            return  # replaced already
-        self._killed.add(pool)
-        for process in list(pool._processes.values()):  # concurrent.futures keeps them
-            process.kill()
-        self._replace(pool)
+    def _retire(self, child: _Child) -> None:
+        """Kill a child that died or was stuck, reap it, and start its replacement."""
+        self._children.discard(child)
+        self._reap(child)
+        if not self._closing:
+            log.warning("analysis_process_replaced", pid=child.pid)
+            self._spawn(self._replace())
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["service.normalize"])
-        return ProcessPoolExecutor(
-            max_workers=self.processes,
-            mp_context=context,
-            initializer=_child_started,
-            initargs=(os.getpid(),),
-        )
+    def _reap(self, child: _Child) -> None:
+        child.kill()
+        self._spawn(asyncio.to_thread(child.process.join))
 
-    def _replace(self, broken: ProcessPoolExecutor | None) -> None:
-        """Swap a broken pool for a new one, once however many requests saw it break."""
-        if self._pool is broken and broken is not None:
-            log.warning("analysis_pool_replaced", processes=self.processes)
-            broken.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
-            self._warming = asyncio.ensure_future(self._warm_up(self._pool))
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _replace(self) -> None:
+        """Start a child in place of one retired, trying again until one starts."""
+        while True:
+            try:
+                child = await self._start_child()
+            except Exception:
+                log.exception("analysis_process_not_started")
+                await asyncio.sleep(RESTART_DELAY_SECONDS)
+                continue
+            if self._closing:
+                self._reap(child)
+            else:
+                self._enlist(child)
+            return
+
+
+def _retrieved(conversation: asyncio.Future[Any]) -> None:
+    """Mark the outcome of a conversation as seen: the request that started it may have
+    given up on it (a deadline, a cancellation), and the pool has dealt with it."""
+    if not conversation.cancelled():
+        conversation.exception()

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from service.config import Config
 from service.errors import AnalysisFailed, AnalysisTimeout
 from service.normalize import Analysis, analyze
 from service.storage.s3 import S3ObjectStore
-from tests.slow_analysis import SLOW_MARK, packed_slow_on_mark
+from tests.slow_analysis import DEATH_MARK, REFUSED_MARK, SLOW_MARK, packed_slow_on_mark
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 TEXTS = [
@@ -30,17 +29,6 @@ TEXTS = [
     "\u201cUnclosed quote\n\n\u2018and another [sic] \u2026",
     "e\u0301 decomposed, \r\n CRLF and \u00a0 spaces",
 ]
-
-
-def child_pids(analyzer: Analyzer) -> list[int]:
-    assert analyzer._pool is not None
-    return list(analyzer._pool._processes)  # concurrent.futures keeps them by pid
-
-
-def wait_until_broken(pool: ProcessPoolExecutor) -> None:
-    """Until concurrent.futures has seen a child of `pool` die."""
-    while not pool._broken:
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -56,45 +44,58 @@ async def test_child_processes_give_the_in_process_analysis(analyzer: Analyzer) 
 
 
 async def test_a_killed_child_is_replaced_and_the_analysis_retried(analyzer: Analyzer) -> None:
-    broken = analyzer._pool
-    assert broken is not None
-    killed = child_pids(analyzer)[0]
+    before = analyzer.pids()
+    assert len(before) == 2
+    killed = before[0]
     os.kill(killed, signal.SIGKILL)
-    wait_until_broken(broken)
-    text = TEXTS[0]
-    assert await analyzer.analyze(text, None) == analyze(text, None)
-    assert analyzer._pool is not broken
-    survivors = child_pids(analyzer)
-    assert survivors
-    assert killed not in survivors
+    await _until(lambda: not _alive(killed))
+    for text in TEXTS[:4]:  # one of them is handed to the dead child, and retried
+        assert await analyzer.analyze(text, None) == analyze(text, None)
+    await _until(lambda: len(analyzer.pids()) == 2)
+    assert killed not in analyzer.pids()
+    assert before[1] in analyzer.pids()  # the other child was not disturbed
 
 
-async def test_an_analysis_whose_children_die_twice_is_a_clear_error(
-    analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The children of the pool and of its replacement are killed (SIGKILL) before the
-    analysis gets an answer: as a text that crashed the analyser twice would, it fails
-    with AnalysisFailed, not a hang or a BrokenProcessPool."""
-    original_pool = analyzer._new_pool
+@pytest.mark.usefixtures("stuck_on_mark")
+async def test_a_text_that_kills_its_child_twice_is_a_clear_error() -> None:
+    """A text that makes its child exit (as a crash in the normalizer, or running out of
+    memory, would) is tried on a second child, then fails with AnalysisFailed, not a
+    hang; the children that died are replaced and the analyser serves on."""
+    async with Analyzer(2) as analyzer:
+        before = analyzer.pids()
+        with pytest.raises(AnalysisFailed, match="died twice"):
+            await analyzer.analyze(f"Deadly. {DEATH_MARK}", None)
+        await _until(lambda: not [pid for pid in before if _alive(pid)])  # dead, reaped
+        assert await analyzer.analyze(TEXTS[0], None) == analyze(TEXTS[0], None)
+        await _until(lambda: len(analyzer.pids()) == 2)
+        assert not set(analyzer.pids()) & set(before)
 
-    def kill_each_new_pool():  # type: ignore[no-untyped-def]
-        pool = original_pool()
-        pool.submit(os.getpid).result()  # the children exist once a task has run
-        for pid in list(pool._processes):
-            os.kill(pid, signal.SIGKILL)
-        wait_until_broken(pool)
-        return pool
 
-    for pid in child_pids(analyzer):
-        os.kill(pid, signal.SIGKILL)
-    monkeypatch.setattr(analyzer, "_new_pool", kill_each_new_pool)
-    with pytest.raises(AnalysisFailed, match="died twice"):
-        await analyzer.analyze(TEXTS[0], None)
+@pytest.mark.usefixtures("stuck_on_mark")
+async def test_an_exception_in_the_normalizer_fails_the_text_not_the_child() -> None:
+    async with Analyzer(1) as analyzer:
+        before = analyzer.pids()
+        with pytest.raises(AnalysisFailed, match="ValueError: a text the normalizer refuses"):
+            await analyzer.analyze(f"Refused. {REFUSED_MARK}", None)
+        assert analyzer.pids() == before
+        assert await analyzer.analyze(TEXTS[0], None) == analyze(TEXTS[0], None)
+
+
+async def test_a_request_that_gives_up_leaves_its_child_in_step(analyzer: Analyzer) -> None:
+    """A cancelled analysis (a client gone, a shutdown) must not leave its answer to be
+    read as the next text's."""
+    first, second = TEXTS[0], TEXTS[1]
+    for _ in range(4):
+        given_up = asyncio.ensure_future(analyzer.analyze(first, None))
+        await asyncio.sleep(0)  # handed to a child
+        given_up.cancel()
+        assert await analyzer.analyze(second, None) == analyze(second, None)
+    assert len(analyzer.pids()) == 2
 
 
 async def test_without_processes_the_analysis_runs_in_this_process() -> None:
     async with Analyzer(0) as analyzer:
-        assert analyzer._pool is None
+        assert analyzer.pids() == []
         assert await analyzer.analyze(TEXTS[0], None) == analyze(TEXTS[0], None)
 
 
@@ -105,7 +106,7 @@ def test_children_exit_when_the_server_is_killed(tmp_path: Path) -> None:
         "from service.analysis import Analyzer\n"
         "async def main():\n"
         "    async with Analyzer(2) as analyzer:\n"
-        "        print(*analyzer._pool._processes, flush=True)\n"
+        "        print(*analyzer.pids(), flush=True)\n"
         "        await asyncio.sleep(600)\n"
         "asyncio.run(main())\n"
     )
@@ -140,13 +141,13 @@ def _alive(pid: int) -> bool:
 CLOSING_WITH_A_STUCK_ANALYSIS = """
 import asyncio, sys
 import service.analysis
-from tests.slow_analysis import SLOW_MARK, packed_slow_on_mark
+from tests.slow_analysis import DEATH_MARK, REFUSED_MARK, SLOW_MARK, packed_slow_on_mark
 service.analysis._analyze_packed = packed_slow_on_mark
 
 async def main():
     analyzer = service.analysis.Analyzer(1, timeout_seconds=600)  # no deadline will help
     await analyzer.start()
-    print(*analyzer._pool._processes, flush=True)
+    print(*analyzer.pids(), flush=True)
     stuck = asyncio.ensure_future(analyzer.analyze("Stuck. " + SLOW_MARK, None))
     await asyncio.sleep(0.5)
     stuck.cancel()  # the request gave up (the server's shutdown timeout passed)
@@ -187,14 +188,15 @@ LONG_TEXT = "A long article. " * (INLINE_ANALYSIS_CHARS // 8)
 
 @pytest.fixture
 def stuck_on_mark(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Analysis processes run `packed_slow_on_mark`: stuck on SLOW_TEXT, else as ever."""
+    """Analysis processes run `packed_slow_on_mark`: stuck on SLOW_MARK, dead on
+    DEATH_MARK, raising on REFUSED_MARK, else as ever."""
     monkeypatch.setattr("service.analysis._analyze_packed", packed_slow_on_mark)
 
 
 @pytest.mark.usefixtures("stuck_on_mark")
 async def test_an_analysis_past_its_deadline_is_killed_and_the_others_go_on() -> None:
     async with Analyzer(2, timeout_seconds=1.0) as analyzer:
-        before = child_pids(analyzer)
+        before = analyzer.pids()
         slow = asyncio.ensure_future(analyzer.analyze(SLOW_TEXT, None))
         others = [await analyzer.analyze(text, None) for text in TEXTS[:3]]
         assert others == [analyze(text, None) for text in TEXTS[:3]]
@@ -202,10 +204,10 @@ async def test_an_analysis_past_its_deadline_is_killed_and_the_others_go_on() ->
             await slow
         assert raised.value.status == 503
         assert raised.value.extensions["limit_seconds"] == 1.0
-        for pid in before:  # killed, and reaped by concurrent.futures
-            await _until(lambda pid=pid: not _alive(pid))
+        await _until(lambda: len([pid for pid in before if _alive(pid)]) == 1)  # the stuck one
+        await _until(lambda: analyzer.pids() != before and len(analyzer.pids()) == 2)
+        assert len(set(analyzer.pids()) & set(before)) == 1  # the stuck one was replaced
         assert await analyzer.analyze(TEXTS[0], None) == analyze(TEXTS[0], None)
-        assert not set(child_pids(analyzer)) & set(before)
 
 
 def test_the_deadline_grows_with_the_text() -> None:

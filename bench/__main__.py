@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.table(results))
     print(report.describe_raw(results))
     print(verdict.describe(results.verdicts, report.RAW_TARGETS_CONCURRENCY))
+    print(verdict.describe_fan_out(results.fan_out, report.RAW_TARGETS_CONCURRENCY))
     print(report.describe_scaling(results))
     print(report.describe_import(results.bulk_import))
     print(normalizer.describe(results.normalizer))
@@ -139,6 +140,7 @@ def _run(settings: Settings) -> report.Results:
             bulk_import.ratio_to_ingest_ceiling,
             report.RAW_TARGETS_CONCURRENCY,
         ),
+        fan_out=verdict.fan_out(run.phases, run.calls, report.RAW_TARGETS_CONCURRENCY),
     )
 
 

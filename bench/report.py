@@ -17,7 +17,7 @@ from bench.measure import Phase
 from bench.normalizer import NormalizerResult
 from bench.procstat import Machine
 from bench.settings import Settings
-from bench.verdict import TRANSPORT_CPU_TARGET, TRANSPORT_TARGET, StorageCalls, Verdict
+from bench.verdict import TRANSPORT_CPU_TARGET, TRANSPORT_TARGET, FanOut, StorageCalls, Verdict
 
 OTHER_CPU_WARNING = 0.25  # of one core, averaged over the run
 WORKERS_TARGET = "vellum×2"  # phases of `vellum serve --workers 2`
@@ -76,6 +76,7 @@ class Results(msgspec.Struct, frozen=True, kw_only=True):
     finding: FindingResult | None = None  # bench.finding: indexes and lookups
     storage_calls: list[StorageCalls] = []  # Vellum's S3 calls per document, by phase
     verdicts: list[Verdict] = []  # issue #15's targets (bench.verdict)
+    fan_out: FanOut | None = None  # what the S3 calls per ingest explain (bench.verdict)
 
 
 def ratios(phases: list[Phase]) -> list[Ratio]:

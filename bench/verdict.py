@@ -17,6 +17,11 @@ All at C = 16 (`report.RAW_TARGETS_CONCURRENCY`), against baselines of the same 
   the read phase: every document read has one version);
 - bulk import ≥ 1.0× the boto3 PUT-pair ceiling;
 - ingest p99 ≤ 2× the boto3 ceiling's (issue #7's, kept).
+
+`fan_out` says how much of the ingest gap the number of S3 calls explains by itself: an
+ingest makes a dozen calls (SPEC §9's index entries, the 201's `near_duplicates`) where
+the raw client makes two, and on a machine shared with the S3 server each call also
+costs SeaweedFS's CPU.
 """
 
 from __future__ import annotations
@@ -172,6 +177,57 @@ def verdicts(
             "Vellum's p99 ÷ the boto3 ceiling's",
         ),
     ]
+
+
+class FanOut(msgspec.Struct, frozen=True):
+    """What Vellum's S3 calls per ingest cost by themselves, in one run at one concurrency."""
+
+    calls: dict[str, float]  # per ingest, by port operation
+    transport_ms: float  # Vellum's client CPU for those calls (the transport's per call)
+    seaweedfs_ms: float  # SeaweedFS's CPU per Vellum ingest (measured)
+    cpu_floor: float  # transport_ms ÷ the raw client's CPU per PUT pair
+    rate_ceiling: float  # the raw rate's share left if Vellum cost nothing but its calls
+
+
+def fan_out(phases: list[Phase], calls: list[StorageCalls], concurrency: int) -> FanOut | None:
+    """The CPU floor and the rate ceiling that the calls per ingest set by themselves: with
+    every other cost of Vellum at zero, an ingest would still cost its calls' transport
+    CPU, SeaweedFS's CPU for them and the load generator's; the machine's CPU is what both
+    Vellum and the raw client are bound by (docs/performance.md)."""
+    at = {(p.target, p.operation): p for p in phases if p.concurrency == concurrency}
+    raw, ingest = at.get(("raw", "ingest")), at.get(("vellum", "ingest"))
+    per_pair = at.get((TRANSPORT_TARGET, "ingest")) or at.get(("boto3", "ingest"))
+    found = [
+        c.per_doc
+        for c in calls
+        if (c.target, c.operation, c.concurrency) == ("vellum", "ingest", concurrency)
+    ]
+    if raw is None or ingest is None or per_pair is None or not found:
+        return None
+    transport_ms = sum(found[0].values()) * per_pair.cpu_ms_per_doc["bench"] / 2
+    raw_cpu = raw.cpu_ms_per_doc
+    raw_total = raw_cpu["bench"] + raw_cpu["seaweedfs"]
+    floor_total = transport_ms + ingest.cpu_ms_per_doc["seaweedfs"] + ingest.cpu_ms_per_doc["bench"]
+    return FanOut(
+        calls=found[0],
+        transport_ms=transport_ms,
+        seaweedfs_ms=ingest.cpu_ms_per_doc["seaweedfs"],
+        cpu_floor=transport_ms / raw_cpu["bench"] if raw_cpu["bench"] else 0.0,
+        rate_ceiling=raw_total / floor_total if floor_total else 0.0,
+    )
+
+
+def describe_fan_out(found: FanOut | None, concurrency: int) -> str:
+    if found is None:
+        return f"S3 calls per ingest (C={concurrency}): not measured"
+    calls = ", ".join(f"{op} {n:.2f}" for op, n in found.calls.items())
+    return (
+        f"S3 calls per ingest (C={concurrency}): {sum(found.calls.values()):.1f} ({calls}) "
+        f"against the raw client's 2. By themselves they cost {found.transport_ms:.1f} ms of "
+        f"Vellum's CPU ({found.cpu_floor:.1f}× the raw PUT pair: the floor of the CPU target) "
+        f"and {found.seaweedfs_ms:.1f} ms of SeaweedFS's, so with nothing else Vellum's ingest "
+        f"could reach {found.rate_ceiling:.2f}× the raw docs/s on this machine"
+    )
 
 
 def _rate(phase: Phase | None) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.measure import Phase
 from bench.normalizer import NormalizerResult
-from bench.verdict import StorageCalls, verdicts
+from bench.verdict import StorageCalls, describe_fan_out, fan_out, verdicts
 
 
 def phase(target: str, operation: str, rate: float, role: str, cpu: float, p99: float) -> Phase:
@@ -68,3 +68,23 @@ def test_a_read_with_a_listing_is_not_one_get() -> None:
     found = {v.target: v for v in verdicts([], calls, NORMALIZER, 0.5, 16)}
     one_get = found["a latest read is one S3 GET"]
     assert (one_get.measured, one_get.met) == (2.0, False)
+
+
+def test_the_calls_per_ingest_set_a_cpu_floor_and_a_rate_ceiling() -> None:
+    phases = [
+        phase("raw", "ingest", 400.0, "bench", 0.5, 50.0),
+        phase("transport", "ingest", 400.0, "bench", 0.6, 50.0),
+        phase("vellum", "ingest", 100.0, "vellum", 6.0, 100.0),
+    ]
+    phases[0].cpu_ms_per_doc["seaweedfs"] = 1.5
+    phases[2].cpu_ms_per_doc.update(seaweedfs=9.0, bench=0.4)
+    calls = [StorageCalls("vellum", "ingest", 16, {"put_if_absent": 8.0, "list_keys": 4.0})]
+    found = fan_out(phases, calls, 16)
+    assert found is not None
+    # 12 calls at half the transport's 0.6 ms pair: 3.6 ms, 7.2× the raw pair's 0.5 ms
+    assert round(found.transport_ms, 6) == 3.6
+    assert round(found.cpu_floor, 6) == 7.2
+    # raw all-in 0.5 + 1.5 = 2 ms; the calls alone 3.6 + 9.0 + 0.4 = 13 ms
+    assert round(found.rate_ceiling, 6) == round(2.0 / 13.0, 6)
+    assert "12.0 (put_if_absent 8.00, list_keys 4.00)" in describe_fan_out(found, 16)
+    assert fan_out(phases[:2], calls, 16) is None  # no Vellum ingest: not measured

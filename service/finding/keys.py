@@ -5,7 +5,7 @@
     index/external-id/<text>#<inverted received_at>/<id>/<inverted version>
     index/host/<host>#<inverted received_at>/<id>/<url>/<inverted version>
     index/subdomain/<domain>#<inverted received_at>/<id>/<url>/<inverted version>
-    index/simhash/<band 0-3>/<band, 4 hex>/<simhash, 16 hex>/<id>/<version>
+    index/simhash/<band 0-3>/<band, 4 hex>/<simhash, 16 hex>.<id>.<version>
 
 Entries are empty objects: a key says all an entry says. `<at>` and `<received_at>` are
 `yyyyMMddThhmmss.ffffffZ` (UTC, microseconds: keys sort in time order). An inverted time
@@ -17,7 +17,11 @@ in it, and cut to at most `MAX_TEXT` bytes (`key_text`): a key stays far below S
 `<domain>` are a SURT host (`com,example,news`), cut to `HOST_TEXT` bytes, and `<url>` the
 capture's SURT key, with `/` and `~` escaped too (`segment`: one path segment, below the
 `/~` a cursor resumes at), cut to `URL_TEXT` bytes; it comes before the version because
-SeaweedFS refuses a key whose last segment is over 255 bytes.
+SeaweedFS refuses a key whose last segment is over 255 bytes. A band entry is one segment
+after its bucket (`.` is neither a hex nor a base32 digit), as SeaweedFS makes a folder of
+every other segment: entries written before 2026-12-07 have the nested form
+`<simhash>/<id>/<version>`, which `parse_band` reads too (`vellum reindex` replaces them,
+service.finding.maintenance).
 """
 
 from __future__ import annotations
@@ -150,8 +154,7 @@ def host_key(
 
 
 def band_key(band: int, simhash: str, document_id: str, version: int) -> str:
-    part = simhash[4 * band : 4 * band + 4]
-    return f"{SIMHASH}{band}/{part}/{simhash}/{document_id}/{version:09d}"
+    return f"{band_prefix(band, simhash)}{simhash}.{document_id}.{version:09d}"
 
 
 def band_prefix(band: int, simhash: str) -> str:
@@ -178,9 +181,11 @@ class Capture(msgspec.Struct, frozen=True):
 
 
 class Band(msgspec.Struct, frozen=True):
+    band: int
     simhash: str
     id: str
     version: int
+    nested: bool  # of the layout written before 2026-12-07: `<simhash>/<id>/<version>`
 
 
 def parse_change(key: str) -> Change:
@@ -211,5 +216,8 @@ def parse_entry(key: str) -> Capture:
 
 
 def parse_band(key: str) -> Band:
-    _, _, simhash, document_id, version = key.removeprefix(SIMHASH).split("/")
-    return Band(simhash, document_id, int(version))
+    """A band entry of either layout, flat (`band_key`) or nested."""
+    band, _, entry = key.removeprefix(SIMHASH).split("/", 2)
+    nested = "/" in entry
+    simhash, document_id, version = entry.split("/" if nested else ".")
+    return Band(int(band), simhash, document_id, int(version), nested)

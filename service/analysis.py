@@ -11,8 +11,9 @@ threads and their wake-up pipes as the normalizer spent in the child: docs/perfo
 With 0 it runs in this process: inline for short texts, in a thread for long ones so the
 event loop keeps serving.
 
-The children come from a forkserver that has imported the normalizer, so starting or
-replacing one takes milliseconds and no thread of this process is ever forked. A child
+The children (their side: service.analysis_child) come from a forkserver that has
+imported the normalizer, so starting or replacing one takes milliseconds and no thread
+of this process is ever forked. A child
 loads the language model before it says it is ready, and `start()` waits for every
 child, so the server reports ready with warm children. Children exit with the server,
 also when it is killed with SIGKILL. A child that dies (killed, out of memory) is
@@ -36,17 +37,23 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-import select
-import signal
 import socket
-import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from multiprocessing.process import BaseProcess
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgspec
 import structlog
 
+from service.analysis_child import (
+    FAILED,
+    LENGTH_BYTES,
+    READY,
+    TEXT,
+    analyze_packed,
+    frame,
+    serve,
+)
 from service.errors import AnalysisFailed, AnalysisTimeout
 from service.normalize import Analysis, analyze
 
@@ -64,67 +71,12 @@ CLOSE_GRACE_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 60.0
 RESTART_DELAY_SECONDS = 1.0  # between attempts to start a replacement that failed
 MIB = 1024 * 1024
-WARM_UP_TEXT = "Warming up: this sentence loads the language model in every analysis process."
-
-# A frame on a child's socket: 4 bytes of length (big-endian), then one byte of kind,
-# then the payload. To the child: the text and title (msgpack). From it: READY once
-# warm, then ANALYSIS (the packed Analysis) or FAILED (the exception, as text) per text.
-_LENGTH_BYTES = 4
-READY, ANALYSIS, FAILED = b"R", b"A", b"F"
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Analysis)
-_request_decoder = msgspec.msgpack.Decoder(tuple[str, str | None])
 
-AnalyzePacked = Callable[[str, str | None], bytes]
-
-
-def _analyze_packed(text: str, title: str | None) -> bytes:
-    """In a child: the analysis, packed (cheaper to send back than a pickle)."""
-    return _encoder.encode(analyze(text, title))
-
-
-def _frame(kind: bytes, payload: bytes) -> list[bytes]:
-    return [(len(payload) + 1).to_bytes(_LENGTH_BYTES, "big"), kind, payload]
-
-
-def _serve(channel: socket.socket, server_pid: int, analysis: AnalyzePacked) -> None:
-    """A child's life: warm up, say READY, then answer each text until the server closes
-    its end (or exits, see `_exit_with`)."""
-    # Ctrl-C in a terminal reaches the whole process group; the server closes its end.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        server = os.pidfd_open(server_pid)
-    except ProcessLookupError:
-        os._exit(1)
-    threading.Thread(target=_exit_with, args=(server,), daemon=True).start()
-    analysis(WARM_UP_TEXT, None)  # the language model loads before any deadline runs
-    with channel, channel.makefile("rb") as incoming:
-        try:
-            channel.sendall(b"".join(_frame(READY, b"")))
-            while (request := _read_frame(incoming)) is not None:
-                text, title = _request_decoder.decode(request)
-                try:
-                    answer = _frame(ANALYSIS, analysis(text, title))
-                except Exception as exc:  # the normalizer's bug fails this text, not the child
-                    answer = _frame(FAILED, f"{type(exc).__name__}: {exc}".encode())
-                channel.sendall(b"".join(answer))
-        except (BrokenPipeError, ConnectionResetError):
-            return  # the server went away mid-answer
-
-
-def _read_frame(incoming: BinaryIO) -> bytes | None:
-    """The next request in a child; None when the server has closed its end."""
-    length = incoming.read(_LENGTH_BYTES)
-    if len(length) < _LENGTH_BYTES:
-        return None
-    body = incoming.read(int.from_bytes(length, "big"))
-    return body[1:]  # the kind byte of a request says nothing
-
-
-def _exit_with(server: int) -> None:
-    select.select([server], [], [])  # a pidfd becomes readable when its process exits
-    os._exit(1)
+# What each child runs on a text; tests put a misbehaving one here before starting.
+_analyze_packed = analyze_packed
 
 
 class _ChildDied(Exception):
@@ -149,7 +101,7 @@ class _Child:
     async def receive(self) -> tuple[bytes, bytes]:
         """The next frame from the child: its kind and payload."""
         try:
-            length = await self.reader.readexactly(_LENGTH_BYTES)
+            length = await self.reader.readexactly(LENGTH_BYTES)
             body = await self.reader.readexactly(int.from_bytes(length, "big"))
         except (asyncio.IncompleteReadError, ConnectionError) as lost:
             raise _ChildDied from lost
@@ -157,7 +109,7 @@ class _Child:
 
     async def ask(self, request: bytes) -> tuple[bytes, bytes]:
         try:
-            self.writer.writelines(_frame(b"T", request))
+            self.writer.writelines(frame(TEXT, request))
             await self.writer.drain()
         except ConnectionError as lost:
             raise _ChildDied from lost
@@ -209,7 +161,7 @@ class Analyzer:
     async def _start_child(self) -> _Child:
         ours, theirs = socket.socketpair()
         process = self._context.Process(
-            target=_serve, args=(theirs, os.getpid(), _analyze_packed), daemon=True
+            target=serve, args=(theirs, os.getpid(), _analyze_packed), daemon=True
         )
         try:
             await asyncio.to_thread(process.start)

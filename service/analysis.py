@@ -225,8 +225,8 @@ class Analyzer:
                 raise self._timeout(deadline) from None
         request = _encoder.encode((text, title))
         for attempt in (1, 2):
-            assert not self._closing, "the analyser is closed"
             child = await self._idle.get()
+            assert not self._closing, "the analyser is closed"
             # The conversation is a task of its own, so that a request that gives up
             # leaves the child to finish its answer and go back to the pool in step.
             conversation = asyncio.ensure_future(self._converse(child, request))

@@ -210,8 +210,8 @@ async def run_reindex(config: Config) -> int:
         print(f"unreadable: {key}")
     print(
         f"reindexed {report.records} record versions: {report.created} index entries "
-        f"written, {report.heads} heads rewritten, {report.removed} band entries of the old "
-        f"layout removed, {len(report.unreadable)} records unreadable"
+        f"written, {report.heads} heads rewritten, {report.removed} index entries of the old "
+        f"layouts removed, {len(report.unreadable)} records unreadable"
     )
     return 1 if report.unreadable else 0
 

@@ -5,11 +5,20 @@ holds the SHA-256 the entry names (a failed write's or a duplicate's entry does 
 Only entries older than the settle window are read, and a write publishes its record
 within that window or never (service.finding.entries), so an entry skipped once is
 skipped for ever and none can appear behind a cursor given out.
+
+An archive written before 2026-12-07 holds feed entries of the nested layout, and while
+`vellum reindex` migrates it, both forms of one entry (service.finding.keys). The feed
+places every entry at its flat form (`keys.flat_key`), which is its key order but for the
+nested entries of one `at`, listed before the flat ones of that `at`: a flat entry placed
+at or before the last entry walked (the cursor's place) is the twin of a nested one
+walked already, and is passed over. A page that ends on one ends on that place (the flat
+form of the last nested entry walked): listing after it passes over the rest of the twins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import datetime
 
 from service.errors import ObjectNotFound
@@ -27,6 +36,7 @@ async def read_changes(
     """Record versions in order of `at`, after the cursor `after` (from the start when
     None), only those whose `at` is before `horizon` (now less the settle window)."""
     start = decode_cursor(after, "after", keys.CHANGES) if after else keys.CHANGES
+    place = keys.flat_key(start)
     items: list[Change] = []
     for _ in range(MAX_PAGES):
         page = await store.list_page(
@@ -34,10 +44,17 @@ async def read_changes(
         )
         settled = [keys.parse_change(key) for key in page]
         settled = [change for change in settled if change.at < horizon]
-        valid = await asyncio.gather(*(_published(store, change) for change in settled))
-        for change, published in zip(settled, valid, strict=True):
-            start = change.key
-            if published:
+        places = [keys.flat_key(change.key) for change in settled]
+        walked = list(itertools.accumulate(places, max, initial=place))[:-1]  # before each
+        fresh = [here > before for here, before in zip(places, walked, strict=True)]
+        looked = (change for change, new in zip(settled, fresh, strict=True) if new)
+        valid = iter(await asyncio.gather(*(_published(store, change) for change in looked)))
+        for change, here, new in zip(settled, places, fresh, strict=True):
+            if not new:  # a nested entry's twin, walked already
+                start = place
+                continue
+            start, place = change.key, here
+            if next(valid):
                 items.append(_change(change))
             if len(items) == limit:
                 return Changes(items=items, next=encode_cursor(start))

@@ -1,6 +1,6 @@
 """The keys of the indexes (docs/format.md, "Indexes"): every lookup is a prefix listing.
 
-    index/changes/<at>/<id>/<version>/<received_at>/<record sha256>
+    index/changes/<at>_<id>_<version>_<received_at>_<record sha256>
     index/url/<text>#<inverted received_at>/<id>/<inverted version>
     index/external-id/<text>#<inverted received_at>/<id>/<inverted version>
     index/host/<host>#<inverted received_at>/<id>/<url>/<inverted version>
@@ -21,7 +21,12 @@ SeaweedFS refuses a key whose last segment is over 255 bytes. A band entry is on
 after its bucket (`.` is neither a hex nor a base32 digit), as SeaweedFS makes a folder of
 every other segment: entries written before 2026-12-07 have the nested form
 `<simhash>/<id>/<version>`, which `parse_band` reads too (`vellum reindex` replaces them,
-service.finding.maintenance).
+service.finding.maintenance). A feed entry is one segment after `index/changes/` for the
+same reason; entries written before 2026-12-07 have the nested form
+`<at>/<id>/<version>/<received_at>/<record sha256>`, which `parse_change` reads too. `_`
+sorts after `/`, so where both forms are held a folder `<at>` and what it holds come before
+the files `<at>_...` in S3's key order and in SeaweedFS's folder walk alike; `flat_key`
+gives an entry's flat form, the place the feed gives it (service.finding.feed).
 """
 
 from __future__ import annotations
@@ -131,7 +136,8 @@ def inverted_version(version: int) -> str:
 def change_key(
     at: datetime, document_id: str, version: int, received: datetime, record_sha256: str
 ) -> str:
-    return f"{CHANGES}{at_text(at)}/{document_id}/{version:09d}/{at_text(received)}/{record_sha256}"
+    parts = (at_text(at), document_id, f"{version:09d}", at_text(received), record_sha256)
+    return CHANGES + "_".join(parts)
 
 
 def lookup_key(family: str, text: str, received: datetime, document_id: str, version: int) -> str:
@@ -188,8 +194,21 @@ class Band(msgspec.Struct, frozen=True):
     nested: bool  # of the layout written before 2026-12-07: `<simhash>/<id>/<version>`
 
 
+def flat_key(key: str) -> str:
+    """The flat form of a feed or band entry's key (`change_key`, `band_key`): itself when
+    flat. Of any other key under `index/changes/` (a cursor's `index/changes/<at>`), its
+    place among the flat ones."""
+    if key.startswith(CHANGES):
+        return CHANGES + key.removeprefix(CHANGES).replace("/", "_")
+    band, value, entry = key.removeprefix(SIMHASH).split("/", 2)
+    return f"{SIMHASH}{band}/{value}/{entry.replace('/', '.')}"
+
+
 def parse_change(key: str) -> Change:
-    at, document_id, version, received, record_sha256 = key.removeprefix(CHANGES).split("/")
+    """A feed entry of either layout, flat (`change_key`) or nested."""
+    at, document_id, version, received, record_sha256 = (
+        flat_key(key).removeprefix(CHANGES).split("_")
+    )
     return Change(
         key, at_instant(at), document_id, int(version), at_instant(received), record_sha256
     )

@@ -8,10 +8,11 @@ head (`records/<id>/latest.json`, service.archive) to its newest version where i
 missing or behind. It reads the versions' keys from the listing a page at a time, with
 `concurrency` takers (no listing of every key, no task per version), and skips other keys
 under `records/` (only `<9 digits>.json` is a version, `ids.is_version_key`). Then it
-lists the band entries and removes each of the nested layout written before 2026-12-07
-(`<simhash>/<id>/<version>`, service.finding.keys) whose flat entry exists, and the
-folders that leaves empty (SeaweedFS keeps a folder for each segment and refuses to
-delete one that is not empty; on other S3 servers there is no such object to delete).
+lists the band and feed entries and removes each of the nested layouts written before
+2026-12-07 (service.finding.keys) whose flat entry exists, and the folders that leaves
+empty (SeaweedFS keeps a folder for each segment and refuses to delete one that is not
+empty; on other S3 servers there is no such object to delete). A consumer following the
+feed meanwhile sees each version once (service.finding.feed).
 
 `stale_entries` finds the entries whose record does not exist, or is another write's (a
 duplicate's receipt time, another SHA-256), and removes them. An entry whose record is
@@ -49,7 +50,7 @@ class ReindexReport(msgspec.Struct, frozen=True):
     created: int  # entries that were missing and are now written
     unreadable: list[str]  # record keys that could not be read (verify says why)
     heads: int = 0  # heads that were missing or behind and are now rewritten
-    removed: int = 0  # nested band entries removed, their flat entry being there
+    removed: int = 0  # nested band and feed entries removed, their flat entry being there
 
 
 class StaleEntry(msgspec.Struct, frozen=True):
@@ -85,37 +86,39 @@ async def reindex(
             progress(done)
 
     await each(marked_version_keys(writer.store), index, concurrency)
-    removed = await flatten_bands(writer.store, concurrency)
+    removed = await flatten(writer.store, concurrency)
     return ReindexReport(
         records=done, created=created, unreadable=sorted(unreadable), heads=heads, removed=removed
     )
 
 
-async def flatten_bands(store: ObjectStore, concurrency: int = 8) -> int:
-    """Remove the nested band entries whose flat entry exists, with the folders that
-    leaves empty; how many entries were removed. One without a flat entry (its record
-    missing or unreadable) stays: verify tells which."""
+async def flatten(store: ObjectStore, concurrency: int = 8) -> int:
+    """Remove the band and feed entries of the nested layouts whose flat entry exists,
+    with the folders that leaves empty; how many entries were removed. One without a flat
+    entry (its record missing, unreadable or another write's) stays: verify tells which."""
     removed = 0
 
-    async def nested() -> AsyncIterator[tuple[str, keys.Band]]:
-        async for key in listing(store, keys.SIMHASH):
-            if (band := keys.parse_band(key)).nested:
-                yield key, band
+    async def nested() -> AsyncIterator[tuple[str, str]]:
+        for family in (keys.SIMHASH, keys.CHANGES):
+            async for key in listing(store, family):
+                if (flat := keys.flat_key(key)) != key:
+                    yield key, flat
 
-    async def flatten(entry: tuple[str, keys.Band]) -> None:
+    async def remove(entry: tuple[str, str]) -> None:
         nonlocal removed
-        key, band = entry
+        key, flat = entry
         try:
-            await store.head(keys.band_key(band.band, band.simhash, band.id, band.version))
+            await store.head(flat)
         except ObjectNotFound:
             return
         await store.delete(key)
         removed += 1
-        versions = key.rpartition("/")[0]  # `<simhash>/<id>`, then `<simhash>`
-        for folder in (versions, versions.rpartition("/")[0]):
+        folder, bucket = key.rpartition("/")[0], flat.rpartition("/")[0]
+        while folder != bucket:  # the deepest first: SeaweedFS keeps one that is not empty
             await store.delete(f"{folder}/")
+            folder = folder.rpartition("/")[0]
 
-    await each(nested(), flatten, concurrency)
+    await each(nested(), remove, concurrency)
     return removed
 
 

@@ -236,7 +236,7 @@ def parse_entry(key: str) -> Capture:
 
 def parse_band(key: str) -> Band:
     """A band entry of either layout, flat (`band_key`) or nested."""
-    band, _, entry = key.removeprefix(SIMHASH).split("/", 2)
-    nested = "/" in entry
-    simhash, document_id, version = entry.split("/" if nested else ".")
-    return Band(int(band), simhash, document_id, int(version), nested)
+    flat = flat_key(key)
+    band, _, entry = flat.removeprefix(SIMHASH).split("/", 2)
+    simhash, document_id, version = entry.split(".")
+    return Band(int(band), simhash, document_id, int(version), nested=flat != key)

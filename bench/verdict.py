@@ -105,11 +105,10 @@ def verdicts(
     def cpu(phase: Phase | None, role: str) -> float | None:
         return None if phase is None else phase.cpu_ms_per_doc[role]
 
-    per_call = cpu(transport or boto3, "bench")
-    ingest_calls = per_doc.get(("vellum", "ingest"))
+    ingest_calls = _ingest_calls(phases, calls, concurrency)
     around = None
-    if ingest is not None and per_call is not None and ingest_calls is not None:
-        s3_cpu = sum(ingest_calls.values()) * per_call / 2
+    if ingest is not None and ingest_calls is not None:
+        s3_cpu = ingest_calls[1]
         around = ingest.cpu_ms_per_doc["vellum"] - s3_cpu - normalizer.ms_per_article
     read_calls = per_doc.get(("vellum", "read"))
     one_get = None
@@ -189,6 +188,24 @@ class FanOut(msgspec.Struct, frozen=True):
     rate_ceiling: float  # the raw rate's share left if Vellum cost nothing but its calls
 
 
+def _ingest_calls(
+    phases: list[Phase], calls: list[StorageCalls], concurrency: int
+) -> tuple[dict[str, float], float] | None:
+    """Vellum's S3 calls per ingest at `concurrency`, by operation, and the client CPU
+    they cost by themselves: the calls times the transport's CPU per call (the
+    `TRANSPORT_TARGET` row's PUT pair halved, else the boto3 ceiling's)."""
+    at = {(p.target, p.operation): p for p in phases if p.concurrency == concurrency}
+    pair = at.get((TRANSPORT_TARGET, "ingest")) or at.get(("boto3", "ingest"))
+    found = [
+        c.per_doc
+        for c in calls
+        if (c.target, c.operation, c.concurrency) == ("vellum", "ingest", concurrency)
+    ]
+    if pair is None or not found:
+        return None
+    return found[0], sum(found[0].values()) * pair.cpu_ms_per_doc["bench"] / 2
+
+
 def fan_out(phases: list[Phase], calls: list[StorageCalls], concurrency: int) -> FanOut | None:
     """The CPU floor and the rate ceiling that the calls per ingest set by themselves: with
     every other cost of Vellum at zero, an ingest would still cost its calls' transport
@@ -196,20 +213,15 @@ def fan_out(phases: list[Phase], calls: list[StorageCalls], concurrency: int) ->
     Vellum and the raw client are bound by (docs/performance.md)."""
     at = {(p.target, p.operation): p for p in phases if p.concurrency == concurrency}
     raw, ingest = at.get(("raw", "ingest")), at.get(("vellum", "ingest"))
-    per_pair = at.get((TRANSPORT_TARGET, "ingest")) or at.get(("boto3", "ingest"))
-    found = [
-        c.per_doc
-        for c in calls
-        if (c.target, c.operation, c.concurrency) == ("vellum", "ingest", concurrency)
-    ]
-    if raw is None or ingest is None or per_pair is None or not found:
+    found = _ingest_calls(phases, calls, concurrency)
+    if raw is None or ingest is None or found is None:
         return None
-    transport_ms = sum(found[0].values()) * per_pair.cpu_ms_per_doc["bench"] / 2
+    per_ingest, transport_ms = found
     raw_cpu = raw.cpu_ms_per_doc
     raw_total = raw_cpu["bench"] + raw_cpu["seaweedfs"]
     floor_total = transport_ms + ingest.cpu_ms_per_doc["seaweedfs"] + ingest.cpu_ms_per_doc["bench"]
     return FanOut(
-        calls=found[0],
+        calls=per_ingest,
         transport_ms=transport_ms,
         seaweedfs_ms=ingest.cpu_ms_per_doc["seaweedfs"],
         cpu_floor=transport_ms / raw_cpu["bench"] if raw_cpu["bench"] else 0.0,
